@@ -1,0 +1,175 @@
+"""Command line: ``tasar-jax <command>``. Parses arguments and calls one library function per command.
+
+Nothing imports this module; it is the only place in ``tasar_jax`` that imports ``converters`` and
+``experiments``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(soft_wrap=True)
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    from tasar_jax import models
+
+    p.add_argument("--arch", default="stgcn", choices=sorted(models.ARCHITECTURES), help="architecture")
+    p.add_argument("--dataset", default="hdm05", help="hdm05 | ntu60 | ntu120 (selects the file format)")
+    p.add_argument("--data", default="data", help="data root holding <dataset>/classTrain.npz, classTest.npz")
+    p.add_argument("--out", required=True, help="checkpoint directory to write (best test accuracy)")
+    p.add_argument("--train-file", default="classTrain.npz")
+    p.add_argument("--test-file", default="classTest.npz")
+    p.add_argument("--width", type=float, default=None, help="channel multiplier (ST-GCN; 1.0 = upstream)")
+    p.add_argument("--num-classes", type=int, default=None, help="default: the dataset's class count")
+    p.add_argument("--epochs", type=int, default=80)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--milestones", default="10,40", help="comma-separated epochs where the lr is multiplied by 0.1")
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _train(args) -> None:
+    from tasar_jax import pipeline, training
+
+    milestones = tuple(int(m) for m in args.milestones.split(",") if m.strip())
+    config = training.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                                  milestones=milestones, weight_decay=args.weight_decay, seed=args.seed)
+    overrides = {k: v for k, v in (("width", args.width), ("num_classes", args.num_classes)) if v is not None}
+    meta = pipeline.train_classifier(args.arch, args.dataset, args.data, args.out, train_config=config,
+                                     train_file=args.train_file, test_file=args.test_file, **overrides)
+    console.print(f"best test accuracy {meta['accuracy']:.2%} at epoch {meta['epoch']} → {args.out}")
+
+
+def _test(args) -> None:
+    from tasar_jax import pipeline
+
+    result = pipeline.test_classifier(args.model, args.data, test_file=args.test_file)
+    console.print(f"{result['file']}: {result['correct']}/{result['num_samples']} correct")
+    console.print(f"unaccuracy: {result['misclassification']:.4f}")
+    console.print(f"accuracy: {result['accuracy']:.4f}")
+
+
+def _gather(args) -> None:
+    from tasar_jax import pipeline
+
+    result = pipeline.gather_correct(args.model, args.data, args.out, test_file=args.test_file)
+    console.print(f"wrote {result['num_samples']}/{result['of']} correctly classified samples → {result['file']}")
+
+
+def _convert(args) -> None:
+    import converters
+    from tasar_jax import checkpoints, models
+
+    model = converters.convert_file(args.arch, args.dataset, args.checkpoint)
+    checkpoints.save(args.out, model, architecture=args.arch, dataset=args.dataset, source=str(args.checkpoint),
+                     num_parameters=models.num_parameters(model))
+    console.print(f"converted {args.checkpoint} ({models.num_parameters(model):,} parameters) → {args.out}")
+
+
+def _predict(args) -> None:
+    from tasar_jax import pipeline
+
+    logits = pipeline.predict_file(args.model, args.input, args.out)
+    console.print(f"wrote logits {logits.shape} → {args.out}")
+
+
+def _synth(args) -> None:
+    from tasar_jax.data import synthetic
+
+    datasets = ["hdm05", "ntu60", "ntu120"] if args.dataset == "all" else [args.dataset]
+    for dataset in datasets:
+        paths = synthetic.write_dataset(args.out, dataset, args.train_per_class, args.test_per_class, args.seed)
+        console.print(f"{dataset}: {paths['train']}  {paths['test']}")
+
+
+def _show(args) -> None:
+    from tasar_jax.data import formats, show, synthetic
+    from tasar_jax.pipeline import resolve
+
+    path = resolve(args.data, args.dataset, args.file)
+    x, labels = formats.load_dataset_file(path, args.dataset)
+    out = show.plot_sequences(x, labels, synthetic.ACTIONS, args.out, args.dataset, num=args.num)
+    console.print(f"figure → {out or args.out}")
+
+
+def _demo(args) -> None:
+    from experiments import demo
+
+    demo.run(args.workdir, epochs=args.epochs, seed=args.seed, console=console)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tasar-jax", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="synthesize data → train ST-GCN → test → gather, with a summary")
+    p.add_argument("--workdir", default="tasar-demo")
+    p.add_argument("--epochs", type=int, default=None, help="default: the demo's own setting")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_demo)
+
+    data = sub.add_parser("data", help="the embedded synthetic dataset").add_subparsers(dest="data_command",
+                                                                                         required=True)
+    p = data.add_parser("synth", help="write synthetic train/test files in the real on-disk formats")
+    p.add_argument("--out", default="data", help="data root; files go to <out>/<dataset>/classTrain.npz, ...")
+    p.add_argument("--dataset", default="hdm05", choices=["hdm05", "ntu60", "ntu120", "all"])
+    p.add_argument("--train-per-class", type=int, default=40)
+    p.add_argument("--test-per-class", type=int, default=15)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_synth)
+    p = data.add_parser("show", help="plot a few sequences of a dataset file as stick figures")
+    p.add_argument("--data", default="data")
+    p.add_argument("--dataset", default="hdm05")
+    p.add_argument("--file", default="classTest.npz")
+    p.add_argument("--num", type=int, default=6)
+    p.add_argument("--out", default="sequences.png")
+    p.set_defaults(func=_show)
+
+    p = sub.add_parser("train", help="train a classifier (upstream routine 'train')")
+    _add_train_args(p)
+    p.set_defaults(func=_train)
+
+    for name, func, helptext in (("test", _test, "accuracy of a checkpoint on a test file"),
+                                 ("gather", _gather, "write the correctly classified test samples")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--model", required=True, help="checkpoint directory")
+        p.add_argument("--data", default="data")
+        p.add_argument("--test-file", default="classTest.npz")
+        if name == "gather":
+            p.add_argument("--out", default=None, help="default: <model>/adClassTrain.npz")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("convert", help="convert an upstream PyTorch checkpoint (.pth or .pth.xz)")
+    p.add_argument("--arch", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--out", required=True, help="checkpoint directory to write")
+    p.add_argument("checkpoint", type=pathlib.Path)
+    p.set_defaults(func=_convert)
+
+    p = sub.add_parser("predict", help="eval-mode logits of a checkpoint for a .npy batch or dataset .npz")
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("input")
+    p.set_defaults(func=_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, ImportError, FileNotFoundError) as err:
+        console.print(f"[bold red]error:[/] {err}", highlight=False)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""Readers and writers of the upstream on-disk formats, with validation (host code).
+
+HDM05 files hold ``clips`` (N, T, 75) joint-major (column ``3j + c`` is coordinate c of joint j); NTU60/NTU120 files
+hold ``clips`` (N, 3, T, 25, M). Both hold integer ``classes`` (N,). Loading returns the common model layout
+(N, C=3, T, V=25, M) as float32, exactly as upstream ``CDataset.__getitem__`` produces it (reference.md §1.1–1.2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import tempfile
+import zipfile
+
+import numpy as np
+
+from tasar_jax.data import layouts
+
+
+class DataFormatError(ValueError):
+    """A data file is missing, corrupt or not in the expected format; the message names the file and the problem."""
+
+
+def clips_to_common(clips: np.ndarray, dataset: str) -> np.ndarray:
+    """Converts stored ``clips`` of ``dataset`` to the common layout (N, 3, T, V, M) float32."""
+    spec = layouts.get_dataset(dataset)
+    if spec.file_layout == "joint_major":
+        n, t, _ = clips.shape
+        x = clips.reshape(n, t, -1, layouts.NUM_CHANNELS, 1).transpose(0, 3, 1, 2, 4)
+    else:
+        x = clips
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def common_to_clips(x: np.ndarray, dataset: str) -> np.ndarray:
+    """Inverse of :func:`clips_to_common`: the stored ``clips`` array of ``dataset`` for x (N, 3, T, V, M)."""
+    spec = layouts.get_dataset(dataset)
+    if spec.file_layout == "joint_major":
+        if x.shape[-1] != 1:
+            raise ValueError(f"{dataset} stores one person, got M={x.shape[-1]}")
+        n, c, t, v, _ = x.shape
+        return np.ascontiguousarray(x[..., 0].transpose(0, 2, 3, 1).reshape(n, t, v * c))
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def skateformer_input(x: np.ndarray) -> np.ndarray:
+    """SkateFormer's input transform: zero-pad T at the end to 64 frames, keep its 24 re-indexed joints.
+
+    Applied to every dataset, HDM05 included, as upstream does (reference.md §1.2, quirk §7.6).
+    x: (N, 3, T, 25, M) → (N, 3, 64, 24, M).
+    """
+    n, c, t, v, m = x.shape
+    if t < layouts.SKATEFORMER_FRAMES:
+        pad = np.zeros((n, c, layouts.SKATEFORMER_FRAMES - t, v, m), dtype=x.dtype)
+        x = np.concatenate([x, pad], axis=2)
+    return x[:, :, :, list(layouts.SKATEFORMER_JOINTS)]
+
+
+def _expected_clip_shape(dataset: str) -> str:
+    spec = layouts.get_dataset(dataset)
+    if spec.file_layout == "joint_major":
+        return f"(N, T, {layouts.NUM_JOINTS * layouts.NUM_CHANNELS})"
+    return f"(N, 3, T, {layouts.NUM_JOINTS}, {spec.num_persons})"
+
+
+def validate_clips(x: np.ndarray, where: str, *, num_persons: int | None = None) -> None:
+    """Checks a common-layout batch (N, 3, T, 25, M): rank, sizes, finiteness. Raises DataFormatError."""
+    if x.ndim != 5:
+        raise DataFormatError(f"{where}: expected a (N, 3, T, 25, M) array, got shape {x.shape}")
+    n, c, t, v, m = x.shape
+    if n == 0:
+        raise DataFormatError(f"{where}: the array is empty (N = 0)")
+    if c != layouts.NUM_CHANNELS or v != layouts.NUM_JOINTS or t == 0:
+        raise DataFormatError(f"{where}: expected C=3, T>0, V=25 in (N, C, T, V, M), got shape {x.shape}")
+    if num_persons is not None and m != num_persons:
+        raise DataFormatError(f"{where}: expected M={num_persons} persons, got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise DataFormatError(f"{where}: expected floating-point coordinates, got dtype {x.dtype}")
+    bad = ~np.isfinite(x)
+    if bad.any():
+        samples = np.unique(np.nonzero(bad)[0])
+        raise DataFormatError(
+            f"{where}: {int(bad.sum())} NaN/inf values in {len(samples)} samples (first: {samples[:5].tolist()})"
+        )
+
+
+def validate_labels(labels: np.ndarray, n: int, num_classes: int, where: str) -> None:
+    """Checks integer labels (n,) in [0, num_classes). Raises DataFormatError."""
+    if labels.ndim != 1 or labels.shape[0] != n:
+        raise DataFormatError(f"{where}: expected labels of shape ({n},), got {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DataFormatError(f"{where}: labels must be integers, got dtype {labels.dtype}")
+    if n and (labels.min() < 0 or labels.max() >= num_classes):
+        raise DataFormatError(
+            f"{where}: labels must lie in [0, {num_classes}), got range [{labels.min()}, {labels.max()}]"
+        )
+
+
+def _read_npz(path: pathlib.Path) -> dict[str, np.ndarray]:
+    if not path.exists():
+        raise DataFormatError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as err:
+        raise DataFormatError(f"{path}: not a readable .npz archive (truncated or corrupt?): {err}") from err
+
+
+def read_raw(path, dataset: str, *, num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Reads and validates a dataset file, returning the stored ``(clips, classes)`` unchanged.
+
+    Args:
+      path: an ``.npz`` file with keys ``clips`` and ``classes``.
+      dataset: ``hdm05``, ``ntu60`` or ``ntu120`` (selects the stored layout).
+      num_classes: labels must lie in [0, num_classes); defaults to the dataset's class count.
+
+    Raises:
+      DataFormatError: missing file or keys, corrupt archive, wrong rank or shape, NaN/inf, bad labels.
+    """
+    path = pathlib.Path(path)
+    spec = layouts.get_dataset(dataset)
+    data = _read_npz(path)
+    missing = [k for k in ("clips", "classes") if k not in data]
+    if missing:
+        raise DataFormatError(f"{path}: missing key(s) {missing}; found {sorted(data)}")
+    clips, labels = data["clips"], data["classes"]
+    if spec.file_layout == "joint_major":
+        ok = clips.ndim == 3 and clips.shape[2] == layouts.NUM_JOINTS * layouts.NUM_CHANNELS
+    else:
+        ok = clips.ndim == 5 and clips.shape[1] == layouts.NUM_CHANNELS and clips.shape[3] == layouts.NUM_JOINTS
+    if not ok:
+        raise DataFormatError(f"{path}: {dataset} clips must have shape {_expected_clip_shape(dataset)}, got {clips.shape}")
+    if clips.shape[0] == 0:
+        raise DataFormatError(f"{path}: the file holds no samples")
+    if not np.issubdtype(clips.dtype, np.floating):
+        raise DataFormatError(f"{path}: clips must be floating point, got dtype {clips.dtype}")
+    validate_clips(clips_to_common(clips, dataset), str(path), num_persons=spec.num_persons)
+    validate_labels(labels, clips.shape[0], num_classes or spec.num_classes, str(path))
+    return clips, labels
+
+
+def load_dataset_file(path, dataset: str, *, num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Loads a dataset file as ``(x, labels)``: x float32 (N, 3, T, 25, M), labels int64 (N,).
+
+    Exactly the batches upstream ``CDataset``/``NTUDataset`` yield (checked against the data-format fixtures).
+    Raises DataFormatError as :func:`read_raw` does.
+    """
+    clips, labels = read_raw(path, dataset, num_classes=num_classes)
+    return clips_to_common(clips, dataset), labels.astype(np.int64)
+
+
+def load_array(path, *, num_persons: int | None = None) -> np.ndarray:
+    """Loads a ``.npy`` batch already in the common layout (N, 3, T, 25, M), validated, as float32."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise DataFormatError(f"{path}: no such file")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise DataFormatError(f"{path}: not a readable .npy array (truncated or corrupt?): {err}") from err
+    validate_clips(x, str(path), num_persons=num_persons)
+    return x.astype(np.float32)
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix: str = ""):
+    """Yields a temporary path beside ``path``; renames it onto ``path`` only if the block succeeds."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield pathlib.Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_raw(path, clips: np.ndarray, classes: np.ndarray) -> pathlib.Path:
+    """Writes an npz with exactly the keys ``clips`` and ``classes`` (compressed), atomically."""
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, clips=clips, classes=np.asarray(classes, dtype=np.int64))
+    return pathlib.Path(path)
+
+
+def save_dataset_file(path, x: np.ndarray, labels: np.ndarray, dataset: str) -> pathlib.Path:
+    """Writes ``(x, labels)`` (common layout) as a ``dataset`` file with keys ``clips``/``classes``, atomically.
+
+    HDM05 clips are stored as float64 like the BEAT files, NTU clips as float32 (upstream does not cast them).
+    """
+    spec = layouts.get_dataset(dataset)
+    x, labels = np.asarray(x), np.asarray(labels)
+    validate_clips(x, f"data for {path}", num_persons=spec.num_persons)
+    validate_labels(labels, x.shape[0], spec.num_classes, f"labels for {path}")
+    clips = common_to_clips(x, dataset)
+    if spec.file_layout == "joint_major":
+        clips = clips.astype(np.float64)
+    return write_raw(path, clips, labels)

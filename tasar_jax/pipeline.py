@@ -1,0 +1,105 @@
+"""The upstream routines ``train``, ``test`` and ``gatherCorrectPrediction`` on files (host code).
+
+Paths follow the upstream convention ``<data root>/<dataset>/<file>`` (``classTrain.npz``, ``classTest.npz``);
+an explicit path to an existing file is accepted wherever a file name is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from tasar_jax import checkpoints, models, training
+from tasar_jax.data import formats, layouts
+
+TRAIN_FILE = "classTrain.npz"
+TEST_FILE = "classTest.npz"
+GATHER_FILE = "adClassTrain.npz"
+
+
+def resolve(data_root, dataset: str, name: str) -> pathlib.Path:
+    """``name`` itself if it is an existing file, else ``<data_root>/<dataset>/<name>``."""
+    path = pathlib.Path(name)
+    if path.is_file():
+        return path
+    return pathlib.Path(data_root) / dataset / name
+
+
+def train_classifier(arch: str, dataset: str, data_root, out_dir, *, train_config: training.TrainConfig,
+                     train_file: str = TRAIN_FILE, test_file: str = TEST_FILE, progress: bool = True,
+                     **model_overrides) -> dict:
+    """Trains ``arch`` on a dataset's train file, keeping the best-test-accuracy checkpoint in ``out_dir``.
+
+    Returns the metadata of the saved checkpoint (architecture, dataset, config, accuracy, history).
+    """
+    spec = layouts.get_dataset(dataset)
+    model = models.create(arch, dataset, seed=train_config.seed, **model_overrides)
+    num_classes = model.config.num_classes
+    train_path, test_path = resolve(data_root, dataset, train_file), resolve(data_root, dataset, test_file)
+    train_data = formats.load_dataset_file(train_path, dataset, num_classes=num_classes)
+    test_data = formats.load_dataset_file(test_path, dataset, num_classes=num_classes)
+    if train_data[0].shape[-1] != spec.num_persons:
+        raise formats.DataFormatError(f"{train_path}: expected {spec.num_persons} persons")
+    meta = {"train_file": str(train_path), "test_file": str(test_path),
+            "train_config": dataclasses.asdict(train_config), "num_parameters": models.num_parameters(model)}
+
+    def save_best(best_model, record):
+        checkpoints.save(out_dir, best_model, architecture=arch, dataset=dataset,
+                         accuracy=record["test_accuracy"], epoch=record["epoch"], **meta)
+
+    _, history = training.train(model, train_data, test_data, train_config, on_improve=save_best,
+                                progress=progress, description=f"{arch} on {dataset}")
+    return checkpoints.update_metadata(out_dir, history=history)
+
+
+def load_for_model(meta: dict, path) -> tuple[np.ndarray, np.ndarray]:
+    """Loads a dataset file for a checkpoint's dataset, checking labels against the model's class count."""
+    return formats.load_dataset_file(path, meta["dataset"], num_classes=meta["config"]["num_classes"])
+
+
+def test_classifier(model_dir, data_root, *, test_file: str = TEST_FILE) -> dict:
+    """Upstream ``test``: accuracy of a checkpoint on a test file. Returns counts, accuracy and predictions."""
+    model, meta = checkpoints.load(model_dir)
+    path = resolve(data_root, meta["dataset"], test_file)
+    x, labels = load_for_model(meta, path)
+    predictions = np.argmax(training.predict(model, x), axis=-1)
+    correct = int(np.sum(predictions == labels))
+    return {"file": str(path), "num_samples": int(len(labels)), "correct": correct,
+            "accuracy": correct / len(labels), "misclassification": 1 - correct / len(labels),
+            "predictions": predictions, "labels": labels}
+
+
+def gather_correct(model_dir, data_root, out_path=None, *, test_file: str = TEST_FILE) -> dict:
+    """Upstream ``gatherCorrectPrediction``: writes the correctly classified test samples, raw, in the same format.
+
+    The stored ``clips`` are the file's own array (HDM05 float64 joint-major, NTU float32 NCTVM), not a re-encoding.
+    Default output: ``<model_dir>/adClassTrain.npz``.
+    """
+    model, meta = checkpoints.load(model_dir)
+    path = resolve(data_root, meta["dataset"], test_file)
+    clips, classes = formats.read_raw(path, meta["dataset"], num_classes=meta["config"]["num_classes"])
+    x = formats.clips_to_common(clips, meta["dataset"])
+    mask = np.argmax(training.predict(model, x), axis=-1) == classes
+    if not mask.any():
+        raise ValueError(f"{model_dir}: no test sample of {path} is classified correctly; nothing to gather")
+    out_path = pathlib.Path(out_path) if out_path else pathlib.Path(model_dir) / GATHER_FILE
+    formats.write_raw(out_path, clips[mask], classes[mask])
+    return {"file": str(out_path), "num_samples": int(mask.sum()), "of": int(len(mask))}
+
+
+def predict_file(model_dir, input_path, out_path) -> np.ndarray:
+    """Eval-mode logits for a ``.npy`` batch (N, 3, T, V, M) or a dataset ``.npz``; writes them to ``out_path``."""
+    model, meta = checkpoints.load(model_dir)
+    input_path = pathlib.Path(input_path)
+    spec = layouts.get_dataset(meta["dataset"])
+    if input_path.suffix == ".npz":
+        x, _ = load_for_model(meta, input_path)
+    else:
+        x = formats.load_array(input_path, num_persons=spec.num_persons)
+    logits = training.predict(model, x)
+    with formats.atomic_path(out_path, suffix=".npy") as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, logits)
+    return logits

@@ -1,0 +1,201 @@
+"""Supervised training, evaluation and prediction of the surrogate classifiers.
+
+The recipe is upstream's ``train`` routine (reference.md §2.0, ST-GCN row): SGD with momentum 0.9, Nesterov,
+weight decay 1e-4 on every parameter, learning rate 0.1 × 0.1 at epochs 10 and 40, batch 64, cross-entropy,
+shuffled batches with the last partial batch kept, test accuracy after every epoch and the best-test-accuracy
+weights kept. The step functions are pure: the NNX model is split into a graph definition and state once, and
+the jitted step maps state to state. Shuffling and dropout keys derive from one seed, so a run is reproducible.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Training hyper-parameters (defaults: upstream ST-GCN recipe, 80 epochs as in the upstream README)."""
+
+    epochs: int = 80
+    batch_size: int = 64
+    learning_rate: float = 0.1
+    milestones: tuple[int, ...] = (10, 40)
+    decay_factor: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 1e-4
+    eval_batch_size: int = 256
+    seed: int = 0
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
+    """torch ``SGD(lr, momentum, nesterov, weight_decay)`` with the learning rate stepped per epoch milestone.
+
+    torch adds ``weight_decay · θ`` to the gradient before momentum and applies the learning rate after it,
+    which is exactly ``add_decayed_weights`` followed by ``sgd`` here.
+    """
+    boundaries = {m * steps_per_epoch: config.decay_factor for m in config.milestones if m > 0}
+    schedule = optax.piecewise_constant_schedule(config.learning_rate, boundaries)
+    return optax.chain(
+        optax.add_decayed_weights(config.weight_decay),
+        optax.sgd(schedule, momentum=config.momentum, nesterov=config.nesterov),
+    )
+
+
+def cross_entropy(logits, labels):
+    """Mean cross-entropy over the batch (torch ``CrossEntropyLoss``)."""
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+class Trainer:
+    """Holds the split model and the jitted train and predict steps for one architecture instance."""
+
+    def __init__(self, model: nnx.Module, config: TrainConfig, steps_per_epoch: int):
+        self.config = config
+        self.optimizer = make_optimizer(config, steps_per_epoch)
+        model.train()
+        self.train_graph, self.params, self.rest = nnx.split(model, nnx.Param, ...)
+        model.eval()
+        self.eval_graph = nnx.graphdef(model)
+        self.opt_state = self.optimizer.init(self.params)
+        self._train_step = jax.jit(self._make_train_step(), donate_argnums=(0, 1, 2))
+        self._predict = jax.jit(self._make_predict())
+
+    def _make_train_step(self):
+        graph, optimizer = self.train_graph, self.optimizer
+
+        def train_step(params, rest, opt_state, x, labels, rng_key):
+            def loss_fn(params):
+                model = nnx.merge(graph, params, rest, copy=True)
+                logits = model(x, rng_key=rng_key)
+                new_rest = nnx.state(model, nnx.Not(nnx.Param))
+                return cross_entropy(logits, labels), (logits, new_rest)
+
+            (loss, (logits, new_rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            correct = jnp.sum(jnp.argmax(logits, -1) == labels)
+            return params, new_rest, opt_state, loss, correct
+
+        return train_step
+
+    def _make_predict(self):
+        graph = self.eval_graph
+
+        def predict(params, rest, x):
+            return nnx.merge(graph, params, rest)(x)
+
+        return predict
+
+    def train_step(self, x, labels, rng_key):
+        self.params, self.rest, self.opt_state, loss, correct = self._train_step(
+            self.params, self.rest, self.opt_state, x, labels, rng_key)
+        return loss, correct
+
+    def predict(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Eval-mode logits (N, K) for x (N, 3, T, V, M), in padded fixed-size batches (one compilation)."""
+        return predict_logits(self._predict, (self.params, self.rest), x, batch_size or self.config.eval_batch_size)
+
+    def model(self) -> nnx.Module:
+        """The current weights as an eval-mode NNX model."""
+        return nnx.merge(self.eval_graph, self.params, self.rest)
+
+
+def predict_logits(apply_fn, state, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """Runs ``apply_fn(*state, x_batch)`` over x in batches of ``batch_size``, padding the last one."""
+    n = x.shape[0]
+    batch_size = max(1, min(batch_size, n))
+    outputs = []
+    for start in range(0, n, batch_size):
+        chunk = x[start:start + batch_size]
+        pad = batch_size - chunk.shape[0]
+        if pad:
+            chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
+        outputs.append(np.asarray(apply_fn(*state, jnp.asarray(chunk)))[:batch_size - pad])
+    return np.concatenate(outputs)
+
+
+def predict(model: nnx.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Eval-mode logits (N, K) of ``model`` for x (N, 3, T, V, M) (the model is switched to eval mode)."""
+    model.eval()
+    graph, state = nnx.split(model)
+    apply_fn = jax.jit(lambda state, x: nnx.merge(graph, state)(x))
+    return predict_logits(apply_fn, (state,), np.asarray(x, np.float32), batch_size)
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of samples whose argmax equals the label."""
+    return float(np.mean(np.argmax(logits, axis=-1) == labels))
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int):
+    """Shuffled index batches for one epoch (last partial batch kept, like a torch DataLoader)."""
+    order = np.random.default_rng([seed, epoch]).permutation(n)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def train(model: nnx.Module, train_data, test_data, config: TrainConfig, *,
+          on_improve: Callable[[nnx.Module, dict], None] | None = None, progress: bool = True,
+          description: str = "train") -> tuple[nnx.Module, list[dict]]:
+    """Trains ``model`` and returns ``(best_model, history)``; ``best_model`` has the best test accuracy.
+
+    Args:
+      model: an NNX classifier taking x (N, 3, T, V, M) and ``rng_key``.
+      train_data, test_data: ``(x, labels)`` numpy pairs in the common layout.
+      config: the training recipe.
+      on_improve: called with ``(model, record)`` whenever the test accuracy strictly improves (upstream keeps
+        ``minValLossModel.pth`` the same way), e.g. to write a checkpoint.
+      progress: show rich progress bars with loss and accuracy.
+
+    Returns:
+      The eval-mode model with the best test accuracy, and one record per epoch (loss, accuracies, lr).
+    """
+    x_train, y_train = (np.asarray(a) for a in train_data)
+    x_test, y_test = (np.asarray(a) for a in test_data)
+    steps_per_epoch = -(-x_train.shape[0] // config.batch_size)
+    trainer = Trainer(model, config, steps_per_epoch)
+    base_key = jax.random.key(config.seed)
+    history, best_acc, best_state = [], -1.0, None
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.fields[status]}"))
+    with Progress(*columns, disable=not progress, transient=False) as bar:
+        epochs_task = bar.add_task(description, total=config.epochs, status="")
+        for epoch in range(config.epochs):
+            batches = epoch_batches(x_train.shape[0], config.batch_size, config.seed, epoch)
+            batch_task = bar.add_task(f"  epoch {epoch + 1}", total=len(batches), status="")
+            loss_sum, correct_sum, seen = 0.0, 0, 0
+            for step, idx in enumerate(batches):
+                key = jax.random.fold_in(base_key, epoch * steps_per_epoch + step)
+                loss, correct = trainer.train_step(jnp.asarray(x_train[idx]), jnp.asarray(y_train[idx]), key)
+                loss_sum += float(loss) * len(idx)
+                correct_sum += int(correct)
+                seen += len(idx)
+                bar.update(batch_task, advance=1, status=f"loss {loss_sum / seen:.4f}  acc {correct_sum / seen:.1%}")
+            bar.remove_task(batch_task)
+            test_acc = accuracy(trainer.predict(x_test), y_test)
+            record = {
+                "epoch": epoch + 1,
+                "loss": loss_sum / x_train.shape[0],
+                "train_accuracy": correct_sum / x_train.shape[0],
+                "test_accuracy": test_acc,
+                "learning_rate": config.learning_rate * config.decay_factor ** sum(epoch >= m for m in config.milestones),
+            }
+            history.append(record)
+            if test_acc > best_acc:
+                best_acc = test_acc
+                best_state = jax.tree.map(lambda a: a.copy(), (trainer.params, trainer.rest))
+                if on_improve is not None:
+                    on_improve(trainer.model(), record)
+            bar.update(epochs_task, advance=1, status=(
+                f"loss {record['loss']:.4f}  train {record['train_accuracy']:.1%}  "
+                f"test {test_acc:.1%}  best {best_acc:.1%}"))
+    best = nnx.merge(trainer.eval_graph, *best_state)
+    return best, history

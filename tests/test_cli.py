@@ -1,0 +1,69 @@
+"""End-to-end command-line runs on tiny synthetic data and on the upstream fixture checkpoint."""
+
+import numpy as np
+import pytest
+
+from tasar_jax import cli
+
+
+def run(*argv):
+    return cli.main([str(a) for a in argv])
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    assert run("data", "synth", "--out", root / "data", "--dataset", "hdm05",
+               "--train-per-class", 4, "--test-per-class", 2, "--seed", 1) == 0
+    assert run("train", "--arch", "stgcn", "--dataset", "hdm05", "--data", root / "data", "--out", root / "ck",
+               "--width", 0.125, "--epochs", 2, "--batch-size", 16, "--milestones", "1") == 0
+    return root
+
+
+def test_train_writes_checkpoint_with_history(workdir):
+    from tasar_jax import checkpoints
+
+    meta = checkpoints.read_metadata(workdir / "ck")
+    assert meta["architecture"] == "stgcn" and meta["dataset"] == "hdm05"
+    assert len(meta["history"]) == 2 and meta["train_config"]["milestones"] == [1]
+    assert meta["accuracy"] == max(r["test_accuracy"] for r in meta["history"])
+
+
+def test_test_gather_predict(workdir, capsys):
+    from tasar_jax.data import formats
+
+    assert run("test", "--model", workdir / "ck", "--data", workdir / "data") == 0
+    printed = capsys.readouterr().out
+    accuracy = float(printed.split("accuracy: ")[-1].split()[0])
+    assert run("gather", "--model", workdir / "ck", "--data", workdir / "data") == 0
+    clips, classes = formats.read_raw(workdir / "ck" / "adClassTrain.npz", "hdm05")
+    test_clips, _ = formats.read_raw(workdir / "data" / "hdm05" / "classTest.npz", "hdm05")
+    assert clips.dtype == np.float64 and len(classes) == round(accuracy * len(test_clips))
+    # gathered clips are stored rows of the test file, unchanged
+    assert all(any(np.array_equal(c, t) for t in test_clips) for c in clips)
+    assert run("predict", "--model", workdir / "ck", "--out", workdir / "logits.npy",
+               workdir / "data" / "hdm05" / "classTest.npz") == 0
+    assert np.load(workdir / "logits.npy").shape == (len(test_clips), 65)
+
+
+def test_convert_and_predict_reproduce_upstream(tmp_path, upstream):
+    pytest.importorskip("torch")
+    assert run("convert", "--arch", "stgcn", "--dataset", "hdm05", "--out", tmp_path / "ck",
+               upstream / "STGCN_hdm05.pth.xz") == 0
+    io = np.load(upstream / "STGCN_hdm05_io.npz")
+    np.save(tmp_path / "x.npy", io["x"])
+    assert run("predict", "--model", tmp_path / "ck", "--out", tmp_path / "logits.npy", tmp_path / "x.npy") == 0
+    logits = np.load(tmp_path / "logits.npy")
+    assert np.abs(logits - io["logits"]).max() <= 1e-4 * max(1.0, np.abs(io["logits"]).max())
+
+
+def test_errors_exit_with_a_message(tmp_path, capsys, workdir):
+    np.save(tmp_path / "bad.npy", np.full((1, 3, 60, 25, 1), np.nan, np.float32))
+    assert run("predict", "--model", workdir / "ck", "--out", tmp_path / "o.npy", tmp_path / "bad.npy") == 2
+    assert "NaN/inf" in capsys.readouterr().out
+    assert not (tmp_path / "o.npy").exists()
+    assert run("test", "--model", tmp_path / "nothing", "--data", workdir / "data") == 2
+    assert "not a tasar-jax checkpoint" in capsys.readouterr().out
+    assert run("convert", "--arch", "stgcn", "--dataset", "hdm05", "--out", tmp_path / "c",
+               tmp_path / "absent.pth") == 2
+    assert not (tmp_path / "c").exists()
