@@ -95,8 +95,9 @@ def _show(args) -> None:
 
     path = resolve(args.data, args.dataset, args.file)
     x, labels = formats.load_dataset_file(path, args.dataset)
-    out = show.plot_sequences(x, labels, synthetic.ACTIONS, args.out, args.dataset, num=args.num)
-    console.print(f"figure → {out or args.out}")
+    names = synthetic.ACTIONS if args.class_names == "synthetic" else ()
+    out = show.plot_sequences(x, labels, names, args.out, args.dataset, num=args.num)
+    console.print(f"figure → {out}")
 
 
 def _demo(args) -> None:
@@ -130,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", default="classTest.npz")
     p.add_argument("--num", type=int, default=6)
     p.add_argument("--out", default="sequences.png")
+    p.add_argument("--class-names", default="synthetic", choices=["synthetic", "none"],
+                   help="label rows with the synthetic action names, or with class numbers only")
     p.set_defaults(func=_show)
 
     p = sub.add_parser("train", help="train a classifier (upstream routine 'train')")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 import types
 
+import jax
+import jax.numpy as jnp
 from flax import nnx
 
 from tasar_jax.models.layers import num_parameters
@@ -20,7 +22,7 @@ ARCHITECTURES = {
     "mlp": "mlp",
 }
 
-__all__ = ["ARCHITECTURES", "create", "get", "num_parameters", "config_for"]
+__all__ = ["ARCHITECTURES", "cast", "config_for", "create", "get", "num_parameters"]
 
 
 def get(name: str) -> types.ModuleType:
@@ -52,3 +54,13 @@ def create(name: str, dataset: str | None = None, *, config=None, seed: int = 0,
     elif overrides:
         raise ValueError("pass either config or keyword overrides, not both")
     return module.Model(config, rngs=nnx.Rngs(seed))
+
+
+def cast(model: nnx.Module, dtype) -> nnx.Module:
+    """A copy of ``model`` whose floating-point state (params, statistics, buffers) is cast to ``dtype``.
+
+    Used for float64 parity checks (inside ``jax.enable_x64(True)``); integer state is left alone.
+    """
+    graph, state = nnx.split(model)
+    state = jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, state)
+    return nnx.merge(graph, state)

@@ -36,12 +36,8 @@ def test_float32_parity(converted):
 
 def test_float64_parity(converted):
     model, io = converted
-    from flax import nnx
-
     with jax.enable_x64(True):
-        graph, state = nnx.split(model)
-        state = jax.tree.map(lambda a: a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a, state)
-        model64 = nnx.merge(graph, state)
+        model64 = models.cast(model, jnp.float64)
         x = jnp.asarray(io["x64"])
         logits = np.asarray(model64(x))
         assert logits.dtype == np.float64
