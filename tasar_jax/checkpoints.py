@@ -99,6 +99,21 @@ def update_metadata(directory, **fields) -> dict:
     return meta
 
 
+def _check_stored_shapes(checkpointer, path, abstract) -> None:
+    """Compares the stored array shapes with the model's before reading any data (clear error, no partial read)."""
+    def shapes(tree):
+        leaves = jax.tree_util.tree_leaves_with_path(tree)
+        return {".".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path): tuple(v.shape)
+                for path, v in leaves}
+
+    stored, wanted = shapes(checkpointer.metadata(path).item_metadata), shapes(abstract)
+    problems = [f"{k}: stored {stored.get(k)} vs model {v}" for k, v in wanted.items() if stored.get(k) != v]
+    problems += [f"{k}: stored but not in the model" for k in stored.keys() - wanted.keys()]
+    if problems:
+        raise ValueError(f"state does not match the metadata's model: {'; '.join(problems[:8])}"
+                         + (f" (and {len(problems) - 8} more)" if len(problems) > 8 else ""))
+
+
 def load(directory) -> tuple[nnx.Module, dict]:
     """Restores ``(model, metadata)`` from a checkpoint directory written by :func:`save`."""
     directory = pathlib.Path(directory).absolute()
@@ -108,6 +123,7 @@ def load(directory) -> tuple[nnx.Module, dict]:
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _savable_state(model))
     checkpointer = ocp.StandardCheckpointer()
     try:
+        _check_stored_shapes(checkpointer, directory / "state", abstract)
         restored = checkpointer.restore(directory / "state", abstract)
     except Exception as err:  # orbax raises several types for damaged or mismatched trees
         raise ValueError(f"{directory}: cannot restore the model state: {err}") from err
