@@ -107,7 +107,8 @@ def _demo(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tasar-jax", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="tasar-jax", description="TASAR transfer attacks and the RobustBenchHAR benchmark, in JAX.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="synthesize data → train ST-GCN → test → gather, with a summary")
