@@ -11,7 +11,6 @@ import pathlib
 import sys
 
 from rich.console import Console
-from rich.table import Table
 
 console = Console(soft_wrap=True)
 
