@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
-import tempfile
 
 import matplotlib
 
@@ -12,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tasar_jax.data import layouts  # noqa: E402
+from tasar_jax.data import formats, layouts  # noqa: E402
 
 _PERSON_COLOURS = ("tab:blue", "tab:red")
 
@@ -38,7 +36,7 @@ def plot_sequences(x, labels, class_names, out_path, dataset: str, num: int = 6,
       x: array (N, 3, T, V, M) in the common layout.
       labels: int array (N,).
       class_names: sequence of names indexed by label.
-      out_path: PNG file to write (atomically: temporary file in the same folder, then ``os.replace``).
+      out_path: PNG file to write (written atomically).
       dataset: ``hdm05``, ``ntu60`` or ``ntu120``; selects the bones (``layouts`` parents).
       num: number of sequences (rows); distinct classes are preferred.
       frames: frames shown per sequence.
@@ -77,16 +75,9 @@ def plot_sequences(x, labels, class_names, out_path, dataset: str, num: int = 6,
         axes[r, 0].set_ylabel(f"{name} ({label})", fontsize=9)
     fig.tight_layout()
     out_path = pathlib.Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=90)
-        os.replace(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        with formats.atomic_path(out_path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png", dpi=90)
     finally:
         plt.close(fig)
     return out_path
