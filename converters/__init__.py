@@ -6,6 +6,7 @@ Only this package (and the optional PyTorch reference) imports torch; ``tasar_ja
 from __future__ import annotations
 
 import importlib
+import re
 
 from converters.engine import load_state_dict
 from converters.torch_io import CheckpointError, read_state_dict
@@ -15,21 +16,48 @@ __all__ = ["CheckpointError", "convert", "convert_file", "keymap", "load_state_d
 
 
 def keymap(arch: str):
-    """The key-table module of ``arch`` (``converters/keymaps/<arch>.py``)."""
-    module_name = models.ARCHITECTURES.get(arch.lower())
-    if module_name is None:
-        raise ValueError(f"unknown architecture {arch!r}; valid names: {', '.join(models.ARCHITECTURES)}")
-    return importlib.import_module(f"converters.keymaps.{module_name}")
+    """The key-table module of ``arch`` (``converters/keymaps/<module>.py``; streams and ensembles share one)."""
+    return importlib.import_module(f"converters.keymaps.{models.entry(arch).module}")
 
 
-def convert(arch: str, dataset: str, state_dict, *, source: str = "checkpoint", **overrides):
-    """Builds the upstream-size ``arch`` model for ``dataset`` and loads a numpy ``state_dict`` into it (strict)."""
-    table = keymap(arch)
-    config = models.config_for(arch, dataset, **{**getattr(table, "CONFIG_OVERRIDES", {}), **overrides})
+def _prefixed(table, prefix: str):
+    return tuple((rf"{re.escape(prefix)}{pattern}", f"{prefix}{replacement}") for pattern, replacement in table)
+
+
+def _ensemble_state_dict(state_dict, bone_state_dict, arch: str):
+    """One state_dict with upstream's ensemble prefixes ``model_joint.`` / ``model_bone.``."""
+    if bone_state_dict is not None:
+        return {**{f"model_joint.{k}": v for k, v in state_dict.items()},
+                **{f"model_bone.{k}": v for k, v in bone_state_dict.items()}}
+    if all(k.startswith(("model_joint.", "model_bone.")) for k in state_dict):
+        return state_dict
+    raise CheckpointError(f"{arch} is a two-stream ensemble: give the joint checkpoint and then the bone checkpoint "
+                          "(or one state_dict with model_joint./model_bone. keys)")
+
+
+def convert(arch: str, dataset: str, state_dict, bone_state_dict=None, *, source: str = "checkpoint", **overrides):
+    """Builds the upstream-size ``arch`` model for ``dataset`` and loads numpy state_dict(s) into it (strict).
+
+    Two-stream ensembles (``msg3d``, ``agcn``) take the joint stream's state_dict and then the bone stream's,
+    exactly the two files upstream's ensemble loader reads. A key table may set ``CONFIG_OVERRIDES`` (fixed
+    config for upstream checkpoints) and ``config_from_state_dict(sd) -> dict`` (config read off the keys, e.g.
+    whether FR-Head's training-only modules are present).
+    """
+    entry, table = models.entry(arch), keymap(arch)
+    if bone_state_dict is not None and not entry.two_stream:
+        raise CheckpointError(f"{arch} is a single model: it takes one checkpoint, not two")
+    rules = table.KEY_TABLE
+    if entry.two_stream:
+        state_dict = _ensemble_state_dict(state_dict, bone_state_dict, arch)
+        rules = _prefixed(rules, "model_joint.") + _prefixed(rules, "model_bone.")
+    detected = getattr(table, "config_from_state_dict", lambda sd: {})(state_dict)
+    config = models.config_for(arch, dataset, **{**getattr(table, "CONFIG_OVERRIDES", {}), **detected, **overrides})
     model = models.create(arch, config=config)
-    return load_state_dict(model, state_dict, table.KEY_TABLE, source=source)
+    return load_state_dict(model, state_dict, rules, source=source)
 
 
-def convert_file(arch: str, dataset: str, path, **overrides):
-    """``convert`` for a ``.pth`` (or ``.pth.xz``) file written by the upstream code."""
-    return convert(arch, dataset, read_state_dict(path), source=str(path), **overrides)
+def convert_file(arch: str, dataset: str, path, bone_path=None, **overrides):
+    """``convert`` for ``.pth`` (or ``.pth.xz``) file(s) written by the upstream code."""
+    bone = None if bone_path is None else read_state_dict(bone_path)
+    source = str(path) if bone_path is None else f"{path} + {bone_path}"
+    return convert(arch, dataset, read_state_dict(path), bone, source=source, **overrides)

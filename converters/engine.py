@@ -8,6 +8,7 @@ A torch key ``<module path>.<leaf>`` is mapped in two steps:
    (O, I, kH, kW) → (kH, kW, I, O)), ``Linear`` (``weight`` → ``kernel``, transposed), ``BatchNorm``/``LayerNorm``
    (``weight`` → ``scale``, ``running_mean`` → ``mean``, ``running_var`` → ``var``; ``num_batches_tracked``
    dropped); any other key must name an NNX variable directly (buffers such as ST-GCN ``A``, bare parameters).
+   ``layers.Constant`` variables (graph constants upstream keeps outside its state_dict) are never expected.
 
 Missing, unexpected and shape-mismatched keys are collected and raised together in one error.
 """
@@ -22,6 +23,7 @@ import numpy as np
 from flax import nnx
 
 from converters.torch_io import CheckpointError
+from tasar_jax.models.layers import Constant
 
 KeyTable = Sequence[tuple[str, str]]
 
@@ -78,7 +80,7 @@ def plan(model: nnx.Module, state_dict: Mapping[str, np.ndarray], table: KeyTabl
             continue
         assignments[target] = (key, value)
     missing = [p for p, v in variables.items()
-               if p not in assignments and p not in seen and not isinstance(v, nnx.RngState)]
+               if p not in assignments and p not in seen and not isinstance(v, (nnx.RngState, Constant))]
     return assignments, {"missing": missing, "unexpected": unexpected, "shape mismatch": mismatched}
 
 

@@ -114,12 +114,18 @@ def _check_stored_shapes(checkpointer, path, abstract) -> None:
                          + (f" (and {len(problems) - 8} more)" if len(problems) > 8 else ""))
 
 
+def _tupled(value):
+    """JSON lists back to (nested) tuples: configs are frozen, hashable dataclasses (NNX static attributes)."""
+    return tuple(_tupled(v) for v in value) if isinstance(value, list) else value
+
+
 def load(directory) -> tuple[nnx.Module, dict]:
     """Restores ``(model, metadata)`` from a checkpoint directory written by :func:`save`."""
     directory = pathlib.Path(directory).absolute()
     meta = read_metadata(directory)
     module = models.get(meta["architecture"])
-    model = models.create(meta["architecture"], config=module.Config(**meta["config"]))
+    config = module.Config(**{k: _tupled(v) for k, v in meta["config"].items()})
+    model = models.create(meta["architecture"], config=config)
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _savable_state(model))
     checkpointer = ocp.StandardCheckpointer()
     try:

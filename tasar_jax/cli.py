@@ -66,10 +66,11 @@ def _convert(args) -> None:
     import converters
     from tasar_jax import checkpoints, models
 
-    model = converters.convert_file(args.arch, args.dataset, args.checkpoint)
-    checkpoints.save(args.out, model, architecture=args.arch, dataset=args.dataset, source=str(args.checkpoint),
+    model = converters.convert_file(args.arch, args.dataset, args.checkpoint, args.bone_checkpoint)
+    sources = [str(p) for p in (args.checkpoint, args.bone_checkpoint) if p is not None]
+    checkpoints.save(args.out, model, architecture=args.arch, dataset=args.dataset, source=" + ".join(sources),
                      num_parameters=models.num_parameters(model))
-    console.print(f"converted {args.checkpoint} ({models.num_parameters(model):,} parameters) → {args.out}")
+    console.print(f"converted {' + '.join(sources)} ({models.num_parameters(model):,} parameters) → {args.out}")
 
 
 def _predict(args) -> None:
@@ -153,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", required=True)
     p.add_argument("--dataset", required=True)
     p.add_argument("--out", required=True, help="checkpoint directory to write")
-    p.add_argument("checkpoint", type=pathlib.Path)
+    p.add_argument("checkpoint", type=pathlib.Path, help="upstream .pth / .pth.xz (joint stream for msg3d, agcn)")
+    p.add_argument("bone_checkpoint", type=pathlib.Path, nargs="?", default=None,
+                   help="bone-stream checkpoint, for the two-stream ensembles msg3d and agcn")
     p.set_defaults(func=_convert)
 
     p = sub.add_parser("predict", help="eval-mode logits of a checkpoint for a .npy batch or dataset .npz")

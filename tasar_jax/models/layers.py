@@ -11,6 +11,15 @@ class Buffer(nnx.Variable):
     """A constant that belongs to the model state but is never trained (torch ``register_buffer``)."""
 
 
+class Constant(nnx.Variable):
+    """A fixed array rebuilt from the config that upstream keeps *outside* its state_dict (plain tensor attribute).
+
+    Examples: MS-G3D ``A_powers``/``A_scales``, 2s-AGCN's fixed graph ``A``. Converters do not expect it in a
+    checkpoint. Store float32-rounded values (as upstream does) so a float64 cast reproduces upstream's float64
+    numbers, which promote these float32 constants.
+    """
+
+
 def batch_norm(num_features: int, *, rngs: nnx.Rngs) -> nnx.BatchNorm:
     """BatchNorm over the last axis matching ``torch.nn.BatchNorm{1,2}d`` defaults.
 

@@ -10,7 +10,21 @@ import converters  # noqa: E402
 from converters import torch_io  # noqa: E402
 from tasar_jax import models  # noqa: E402
 
-CASES = [("stgcn", "STGCN"), ("mlp", "ThreeLayerMLP")]
+# (architecture, upstream checkpoint stems (joint then bone for ensembles), io fixture stem)
+CASES = [
+    ("stgcn", ("STGCN",), "STGCN"),
+    ("ctrgcn", ("CTRGCN",), "CTRGCN"),
+    ("frhead", ("FRHEAD",), "FRHEAD"),
+    ("msg3d_joint", ("MSG3D_joint",), "MSG3D_joint"),
+    ("msg3d_bone", ("MSG3D_bone",), "MSG3D_bone"),
+    ("msg3d", ("MSG3D_joint", "MSG3D_bone"), "MSG3D"),
+    ("agcn_joint", ("AGCN_joint",), "AGCN_joint"),
+    ("agcn_bone", ("AGCN_bone",), "AGCN_bone"),
+    ("agcn", ("AGCN_joint", "AGCN_bone"), "AGCN"),
+    ("sttformer", ("STTFormer",), "STTFormer"),
+    ("skateformer", ("SkateFormer",), "SkateFormer"),
+    ("mlp", ("ThreeLayerMLP",), "ThreeLayerMLP"),
+]
 
 
 def _grad(model, x, cot):
@@ -19,10 +33,10 @@ def _grad(model, x, cot):
 
 @pytest.fixture(scope="module", params=CASES, ids=[c[0] for c in CASES])
 def converted(request, upstream):
-    arch, stem = request.param
-    model = converters.convert_file(arch, "hdm05", upstream / f"{stem}_hdm05.pth.xz")
+    arch, checkpoints, io_stem = request.param
+    model = converters.convert_file(arch, "hdm05", *(upstream / f"{stem}_hdm05.pth.xz" for stem in checkpoints))
     model.eval()
-    return model, np.load(upstream / f"{stem}_hdm05_io.npz")
+    return model, np.load(upstream / f"{io_stem}_hdm05_io.npz")
 
 
 def test_float32_parity(converted):
