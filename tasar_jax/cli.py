@@ -18,28 +18,32 @@ console = Console(soft_wrap=True)
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     from tasar_jax import models
 
-    p.add_argument("--arch", default="stgcn", choices=sorted(models.ARCHITECTURES), help="architecture")
+    p.add_argument("--arch", "--model", dest="arch", default="stgcn", choices=sorted(models.ARCHITECTURES),
+                   help="architecture (its upstream recipe supplies every training default below)")
     p.add_argument("--dataset", default="hdm05", help="hdm05 | ntu60 | ntu120 (selects the file format)")
     p.add_argument("--data", default="data", help="data root holding <dataset>/classTrain.npz, classTest.npz")
     p.add_argument("--out", required=True, help="checkpoint directory to write (best test accuracy)")
     p.add_argument("--train-file", default="classTrain.npz")
     p.add_argument("--test-file", default="classTest.npz")
-    p.add_argument("--width", type=float, default=None, help="channel multiplier (ST-GCN; 1.0 = upstream)")
+    p.add_argument("--width", type=float, default=None, help="channel multiplier (1.0 = upstream size)")
     p.add_argument("--num-classes", type=int, default=None, help="default: the dataset's class count")
-    p.add_argument("--epochs", type=int, default=80)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--milestones", default="10,40", help="comma-separated epochs where the lr is multiplied by 0.1")
-    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--epochs", type=int, default=None, help="default: the recipe's (80)")
+    p.add_argument("--batch-size", type=int, default=None, help="default: 64")
+    p.add_argument("--lr", type=float, default=None, help="base learning rate (default: the recipe's)")
+    p.add_argument("--milestones", default=None, help="comma-separated epochs where the lr is multiplied by 0.1")
+    p.add_argument("--warmup-epochs", type=int, default=None, help="linear warm-up epochs (default: the recipe's)")
+    p.add_argument("--weight-decay", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
 
 
 def _train(args) -> None:
-    from tasar_jax import pipeline, training
+    from tasar_jax import pipeline, recipes
 
-    milestones = tuple(int(m) for m in args.milestones.split(",") if m.strip())
-    config = training.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                                  milestones=milestones, weight_decay=args.weight_decay, seed=args.seed)
+    milestones = None if args.milestones is None else tuple(
+        int(m) for m in args.milestones.split(",") if m.strip())
+    config = recipes.recipe(args.arch, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                            milestones=milestones, warmup_epochs=args.warmup_epochs,
+                            weight_decay=args.weight_decay, seed=args.seed)
     overrides = {k: v for k, v in (("width", args.width), ("num_classes", args.num_classes)) if v is not None}
     meta = pipeline.train_classifier(args.arch, args.dataset, args.data, args.out, train_config=config,
                                      train_file=args.train_file, test_file=args.test_file, **overrides)

@@ -22,7 +22,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Training hyper-parameters (defaults: upstream ST-GCN recipe, 80 epochs as in the upstream README)."""
+    """Training hyper-parameters (defaults: upstream ST-GCN recipe, 80 epochs as in the upstream README).
+
+    Per-architecture upstream recipes are in ``tasar_jax.recipes``.
+
+    Attributes:
+      optimizer: ``sgd`` (torch SGD with momentum, Nesterov, coupled weight decay) or ``adamw`` (torch AdamW,
+        decoupled weight decay).
+      schedule: ``step`` (× ``decay_factor`` at each epoch milestone, after an optional linear warm-up of
+        ``warmup_epochs`` epochs: ``lr·(e+1)/W`` in epoch e < W, upstream CTR-GCN / STTFormer) or ``cosine``
+        (timm ``CosineLRScheduler`` stepped per batch: linear warm-up from ``warmup_init_lr`` over
+        ``warmup_epochs`` epochs, then cosine from ``learning_rate`` to ``min_lr`` over all steps; SkateFormer).
+      label_smoothing: cross-entropy label smoothing (timm ``LabelSmoothingCrossEntropy``; SkateFormer 0.1).
+    """
 
     epochs: int = 80
     batch_size: int = 64
@@ -32,27 +44,70 @@ class TrainConfig:
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 1e-4
+    optimizer: str = "sgd"
+    schedule: str = "step"
+    warmup_epochs: int = 0
+    warmup_init_lr: float = 1e-7
+    min_lr: float = 1e-5
+    label_smoothing: float = 0.0
     eval_batch_size: int = 256
     seed: int = 0
 
+    def __post_init__(self):
+        if self.optimizer not in ("sgd", "adamw"):
+            raise ValueError(f"optimizer must be sgd or adamw, got {self.optimizer!r}")
+        if self.schedule not in ("step", "cosine"):
+            raise ValueError(f"schedule must be step or cosine, got {self.schedule!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise ValueError("epochs, batch_size and learning_rate must be positive")
+
+
+def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int) -> Callable:
+    """The learning rate as a function of the optimizer step (jnp-traceable; also callable with ints)."""
+    base = config.learning_rate
+
+    def step_schedule(step):
+        epoch = jnp.asarray(step) // steps_per_epoch
+        passed = sum(jnp.where(epoch >= m, 1.0, 0.0) for m in config.milestones)
+        decayed = base * config.decay_factor ** passed
+        if config.warmup_epochs <= 0:
+            return decayed
+        return jnp.where(epoch < config.warmup_epochs, base * (epoch + 1) / config.warmup_epochs, decayed)
+
+    def cosine_schedule(step):
+        total, warmup = config.epochs * steps_per_epoch, config.warmup_epochs * steps_per_epoch
+        step = jnp.asarray(step)
+        cosine = config.min_lr + 0.5 * (base - config.min_lr) * (1 + jnp.cos(jnp.pi * step / total))
+        if warmup <= 0:
+            return cosine
+        return jnp.where(step < warmup, config.warmup_init_lr + step * (base - config.warmup_init_lr) / warmup, cosine)
+
+    return step_schedule if config.schedule == "step" else cosine_schedule
+
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
-    """torch ``SGD(lr, momentum, nesterov, weight_decay)`` with the learning rate stepped per epoch milestone.
+    """torch ``SGD(lr, momentum, nesterov, weight_decay)`` or ``AdamW(lr, weight_decay)`` with the schedule.
 
-    torch adds ``weight_decay · θ`` to the gradient before momentum and applies the learning rate after it,
-    which is exactly ``add_decayed_weights`` followed by ``sgd`` here.
+    torch SGD adds ``weight_decay · θ`` to the gradient before momentum and applies the learning rate after it,
+    which is exactly ``add_decayed_weights`` followed by ``sgd`` here; torch AdamW's ``θ ← θ(1 − lr·wd)`` then the
+    Adam step equals optax ``adamw`` (β = 0.9, 0.999, ε = 1e-8 in both).
     """
-    boundaries = {m * steps_per_epoch: config.decay_factor for m in config.milestones if m > 0}
-    schedule = optax.piecewise_constant_schedule(config.learning_rate, boundaries)
+    schedule = learning_rate_schedule(config, steps_per_epoch)
+    if config.optimizer == "adamw":
+        return optax.adamw(schedule, b1=0.9, b2=0.999, eps=1e-8, weight_decay=config.weight_decay)
     return optax.chain(
         optax.add_decayed_weights(config.weight_decay),
         optax.sgd(schedule, momentum=config.momentum, nesterov=config.nesterov),
     )
 
 
-def cross_entropy(logits, labels):
-    """Mean cross-entropy over the batch (torch ``CrossEntropyLoss``)."""
-    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+def cross_entropy(logits, labels, label_smoothing: float = 0.0):
+    """Mean cross-entropy over the batch (torch ``CrossEntropyLoss``; with smoothing, timm's variant)."""
+    if label_smoothing == 0.0:
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    num_classes = logits.shape[-1]
+    targets = optax.smooth_labels(jax.nn.one_hot(labels, num_classes, dtype=logits.dtype), label_smoothing)
+    return optax.softmax_cross_entropy(logits, targets).mean()
 
 
 class Trainer:
@@ -70,14 +125,14 @@ class Trainer:
         self._predict = jax.jit(self._make_predict())
 
     def _make_train_step(self):
-        graph, optimizer = self.train_graph, self.optimizer
+        graph, optimizer, smoothing = self.train_graph, self.optimizer, self.config.label_smoothing
 
         def train_step(params, rest, opt_state, x, labels, rng_key):
             def loss_fn(params):
                 model = nnx.merge(graph, params, rest, copy=True)
                 logits = model(x, rng_key=rng_key)
                 new_rest = nnx.state(model, nnx.Not(nnx.Param))
-                return cross_entropy(logits, labels), (logits, new_rest)
+                return cross_entropy(logits, labels, smoothing), (logits, new_rest)
 
             (loss, (logits, new_rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
             updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -162,6 +217,7 @@ def train(model: nnx.Module, train_data, test_data, config: TrainConfig, *,
     x_test, y_test = (np.asarray(a) for a in test_data)
     steps_per_epoch = -(-x_train.shape[0] // config.batch_size)
     trainer = Trainer(model, config, steps_per_epoch)
+    schedule = learning_rate_schedule(config, steps_per_epoch)
     base_key = jax.random.key(config.seed)
     history, best_acc, best_state = [], -1.0, None
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -186,7 +242,7 @@ def train(model: nnx.Module, train_data, test_data, config: TrainConfig, *,
                 "loss": loss_sum / x_train.shape[0],
                 "train_accuracy": correct_sum / x_train.shape[0],
                 "test_accuracy": test_acc,
-                "learning_rate": config.learning_rate * config.decay_factor ** sum(epoch >= m for m in config.milestones),
+                "learning_rate": float(schedule(epoch * steps_per_epoch)),
             }
             history.append(record)
             if test_acc > best_acc:

@@ -130,7 +130,8 @@ def read_raw(path, dataset: str, *, num_classes: int | None = None) -> tuple[np.
     else:
         ok = clips.ndim == 5 and clips.shape[1] == layouts.NUM_CHANNELS and clips.shape[3] == layouts.NUM_JOINTS
     if not ok:
-        raise DataFormatError(f"{path}: {dataset} clips must have shape {_expected_clip_shape(dataset)}, got {clips.shape}")
+        raise DataFormatError(
+            f"{path}: {dataset} clips must have shape {_expected_clip_shape(dataset)}, got {clips.shape}")
     if clips.shape[0] == 0:
         raise DataFormatError(f"{path}: the file holds no samples")
     if not np.issubdtype(clips.dtype, np.floating):

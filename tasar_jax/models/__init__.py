@@ -20,6 +20,7 @@ from flax import nnx
 from tasar_jax.models import streams
 from tasar_jax.models.layers import num_parameters
 
+
 @dataclasses.dataclass(frozen=True)
 class Architecture:
     """A registry entry: the module under ``tasar_jax.models`` plus how the name specialises it.

@@ -81,8 +81,8 @@ class STGCNBlock(nnx.Module):
         pad = (temporal_kernel - 1) // 2
         self.tcn_bn_in = batch_norm(out_channels, rngs=rngs)
         self.tcn_conv = conv2d(
-            out_channels, out_channels, (temporal_kernel, 1), strides=(stride, 1), padding=((pad, pad), (0, 0)), rngs=rngs
-        )
+            out_channels, out_channels, (temporal_kernel, 1), strides=(stride, 1), padding=((pad, pad), (0, 0)),
+            rngs=rngs)
         self.tcn_bn_out = batch_norm(out_channels, rngs=rngs)
         self.dropout = nnx.Dropout(dropout)
         self.residual_mode = "none" if not residual else (
