@@ -20,7 +20,21 @@ from rich.table import Table
 import converters
 from tasar_jax import models
 
-MODELS = (("stgcn", "STGCN"), ("mlp", "ThreeLayerMLP"))
+# (architecture, upstream checkpoint stems (joint then bone for the ensembles), io fixture stem)
+MODELS = (
+    ("stgcn", ("STGCN",), "STGCN"),
+    ("ctrgcn", ("CTRGCN",), "CTRGCN"),
+    ("frhead", ("FRHEAD",), "FRHEAD"),
+    ("msg3d_joint", ("MSG3D_joint",), "MSG3D_joint"),
+    ("msg3d_bone", ("MSG3D_bone",), "MSG3D_bone"),
+    ("msg3d", ("MSG3D_joint", "MSG3D_bone"), "MSG3D"),
+    ("agcn_joint", ("AGCN_joint",), "AGCN_joint"),
+    ("agcn_bone", ("AGCN_bone",), "AGCN_bone"),
+    ("agcn", ("AGCN_joint", "AGCN_bone"), "AGCN"),
+    ("sttformer", ("STTFormer",), "STTFormer"),
+    ("skateformer", ("SkateFormer",), "SkateFormer"),
+    ("mlp", ("ThreeLayerMLP",), "ThreeLayerMLP"),
+)
 
 
 def _errors(model, x, cot, logits_ref, grad_ref):
@@ -29,11 +43,16 @@ def _errors(model, x, cot, logits_ref, grad_ref):
     return np.abs(logits - logits_ref).max(), np.linalg.norm(grad - grad_ref) / np.linalg.norm(grad_ref)
 
 
-def measure(arch: str, stem: str, upstream: pathlib.Path) -> dict:
-    """float32 and float64 errors of one converted checkpoint against its io fixture."""
-    model = converters.convert_file(arch, "hdm05", upstream / f"{stem}_hdm05.pth.xz")
+def load_case(arch: str, checkpoint_stems, io_stem: str, upstream: pathlib.Path):
+    """The converted eval-mode model and its io fixture arrays."""
+    model = converters.convert_file(arch, "hdm05", *(upstream / f"{s}_hdm05.pth.xz" for s in checkpoint_stems))
     model.eval()
-    io = np.load(upstream / f"{stem}_hdm05_io.npz")
+    return model, np.load(upstream / f"{io_stem}_hdm05_io.npz")
+
+
+def measure(arch: str, checkpoint_stems, io_stem: str, upstream: pathlib.Path) -> dict:
+    """float32 and float64 errors of one converted checkpoint against its io fixture."""
+    model, io = load_case(arch, checkpoint_stems, io_stem, upstream)
     f32 = _errors(model, jnp.asarray(io["x"]), jnp.asarray(io["cot"]), io["logits"], io["grad_x"])
     with jax.enable_x64(True):
         f64 = _errors(models.cast(model, jnp.float64), jnp.asarray(io["x64"]), jnp.asarray(io["cot"], jnp.float64),
@@ -50,8 +69,8 @@ def main() -> None:
     table = Table(title="converted checkpoints vs upstream PyTorch (HDM05 fixtures)")
     for column in ("model", "max|logits|", "f32 Δlogits", "f32 grad rel L2", "f64 Δlogits", "f64 grad rel L2"):
         table.add_column(column, justify="right")
-    for arch, stem in MODELS:
-        r = measure(arch, stem, upstream)
+    for arch, checkpoint_stems, io_stem in MODELS:
+        r = measure(arch, checkpoint_stems, io_stem, upstream)
         table.add_row(arch, f"{r['max_abs_logit']:.3g}", *(f"{r[k]:.1e}" for k in
                                                              ("logits32", "grad32", "logits64", "grad64")))
     Console().print(table)

@@ -8,23 +8,10 @@ import pytest
 pytest.importorskip("torch")
 import converters  # noqa: E402
 from converters import torch_io  # noqa: E402
+from experiments import parity  # noqa: E402
 from tasar_jax import models  # noqa: E402
 
-# (architecture, upstream checkpoint stems (joint then bone for ensembles), io fixture stem)
-CASES = [
-    ("stgcn", ("STGCN",), "STGCN"),
-    ("ctrgcn", ("CTRGCN",), "CTRGCN"),
-    ("frhead", ("FRHEAD",), "FRHEAD"),
-    ("msg3d_joint", ("MSG3D_joint",), "MSG3D_joint"),
-    ("msg3d_bone", ("MSG3D_bone",), "MSG3D_bone"),
-    ("msg3d", ("MSG3D_joint", "MSG3D_bone"), "MSG3D"),
-    ("agcn_joint", ("AGCN_joint",), "AGCN_joint"),
-    ("agcn_bone", ("AGCN_bone",), "AGCN_bone"),
-    ("agcn", ("AGCN_joint", "AGCN_bone"), "AGCN"),
-    ("sttformer", ("STTFormer",), "STTFormer"),
-    ("skateformer", ("SkateFormer",), "SkateFormer"),
-    ("mlp", ("ThreeLayerMLP",), "ThreeLayerMLP"),
-]
+CASES = parity.MODELS
 
 
 def _grad(model, x, cot):
@@ -33,10 +20,7 @@ def _grad(model, x, cot):
 
 @pytest.fixture(scope="module", params=CASES, ids=[c[0] for c in CASES])
 def converted(request, upstream):
-    arch, checkpoints, io_stem = request.param
-    model = converters.convert_file(arch, "hdm05", *(upstream / f"{stem}_hdm05.pth.xz" for stem in checkpoints))
-    model.eval()
-    return model, np.load(upstream / f"{io_stem}_hdm05_io.npz")
+    return parity.load_case(*request.param, upstream)
 
 
 def test_float32_parity(converted):
@@ -95,3 +79,13 @@ def test_converted_constants_match_our_construction(upstream):
     model = converters.convert_file("stgcn", "hdm05", upstream / "STGCN_hdm05.pth.xz")
     fresh = models.create("stgcn", "hdm05")
     np.testing.assert_array_equal(model.A[...], fresh.A[...])
+
+
+@pytest.mark.parametrize("arch, stems, io_stem", [c for c in CASES if models.entry(c[0]).two_stream],
+                         ids=lambda v: v if isinstance(v, str) else None)
+def test_ensemble_stream_logits(arch, stems, io_stem, upstream):
+    """TwoStream keeps the per-stream logits upstream's ensemble sums (TASAR's ensemble surrogate needs them)."""
+    model, io = parity.load_case(arch, stems, io_stem, upstream)
+    z_joint, z_bone = (np.asarray(z) for z in model.stream_logits(jnp.asarray(io["x"])))
+    for ours, theirs in ((z_joint, io["logits_joint_stream"]), (z_bone, io["logits_bone_stream"])):
+        assert np.abs(ours - theirs).max() <= 1e-4 * max(1.0, np.abs(theirs).max())
