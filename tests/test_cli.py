@@ -46,11 +46,13 @@ def test_test_gather_predict(workdir, capsys):
     assert np.load(workdir / "logits.npy").shape == (len(test_clips), 65)
 
 
-def test_convert_and_predict_reproduce_upstream(tmp_path, upstream):
+@pytest.mark.parametrize("arch, stems, io_stem", [("stgcn", ("STGCN",), "STGCN"),
+                                                   ("agcn", ("AGCN_joint", "AGCN_bone"), "AGCN")])
+def test_convert_and_predict_reproduce_upstream(tmp_path, upstream, arch, stems, io_stem):
     pytest.importorskip("torch")
-    assert run("convert", "--arch", "stgcn", "--dataset", "hdm05", "--out", tmp_path / "ck",
-               upstream / "STGCN_hdm05.pth.xz") == 0
-    io = np.load(upstream / "STGCN_hdm05_io.npz")
+    assert run("convert", "--arch", arch, "--dataset", "hdm05", "--out", tmp_path / "ck",
+               *(upstream / f"{s}_hdm05.pth.xz" for s in stems)) == 0
+    io = np.load(upstream / f"{io_stem}_hdm05_io.npz")
     np.save(tmp_path / "x.npy", io["x"])
     assert run("predict", "--model", tmp_path / "ck", "--out", tmp_path / "logits.npy", tmp_path / "x.npy") == 0
     logits = np.load(tmp_path / "logits.npy")
@@ -66,4 +68,15 @@ def test_errors_exit_with_a_message(tmp_path, capsys, workdir):
     assert "not a tasar-jax checkpoint" in capsys.readouterr().out
     assert run("convert", "--arch", "stgcn", "--dataset", "hdm05", "--out", tmp_path / "c",
                tmp_path / "absent.pth") == 2
+    assert not (tmp_path / "c").exists()
+
+
+def test_convert_checks_the_number_of_checkpoints(tmp_path, capsys, upstream):
+    pytest.importorskip("torch")
+    assert run("convert", "--arch", "msg3d", "--dataset", "hdm05", "--out", tmp_path / "c",
+               upstream / "MSG3D_joint_hdm05.pth.xz") == 2
+    assert "give the joint checkpoint and then the bone checkpoint" in capsys.readouterr().out
+    assert run("convert", "--arch", "stgcn", "--dataset", "hdm05", "--out", tmp_path / "c",
+               upstream / "STGCN_hdm05.pth.xz", upstream / "STGCN_hdm05.pth.xz") == 2
+    assert "takes one checkpoint, not two" in capsys.readouterr().out
     assert not (tmp_path / "c").exists()
