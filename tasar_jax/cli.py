@@ -77,6 +77,13 @@ def _convert(args) -> None:
     console.print(f"converted {' + '.join(sources)} ({models.num_parameters(model):,} parameters) → {args.out}")
 
 
+def _ensemble(args) -> None:
+    from tasar_jax import pipeline
+
+    out = pipeline.assemble_two_stream(args.joint, args.bone, args.out)
+    console.print(f"two-stream ensemble of {args.joint} + {args.bone} → {out}")
+
+
 def _predict(args) -> None:
     from tasar_jax import pipeline
 
@@ -162,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bone_checkpoint", type=pathlib.Path, nargs="?", default=None,
                    help="bone-stream checkpoint, for the two-stream ensembles msg3d and agcn")
     p.set_defaults(func=_convert)
+
+    p = sub.add_parser("ensemble", help="sum a joint-stream and a bone-stream checkpoint (msg3d, agcn)")
+    p.add_argument("--joint", required=True, help="msg3d_joint / agcn_joint checkpoint directory")
+    p.add_argument("--bone", required=True, help="msg3d_bone / agcn_bone checkpoint directory")
+    p.add_argument("--out", required=True, help="ensemble checkpoint directory to write")
+    p.set_defaults(func=_ensemble)
 
     p = sub.add_parser("predict", help="eval-mode logits of a checkpoint for a .npy batch or dataset .npz")
     p.add_argument("--model", required=True)

@@ -13,6 +13,7 @@ import numpy as np
 
 from tasar_jax import checkpoints, models, training
 from tasar_jax.data import formats, layouts
+from tasar_jax.models import streams
 
 TRAIN_FILE = "classTrain.npz"
 TEST_FILE = "classTest.npz"
@@ -100,3 +101,25 @@ def predict_file(model_dir, input_path, out_path) -> np.ndarray:
         with open(tmp, "wb") as f:
             np.save(f, logits)
     return logits
+
+
+def assemble_two_stream(joint_dir, bone_dir, out_dir) -> pathlib.Path:
+    """Writes the two-stream ensemble (``msg3d``/``agcn``) of a joint-stream and a bone-stream checkpoint.
+
+    This is how upstream obtains its ensembles: the streams are trained separately and summed at test time.
+    Both checkpoints must be of the same family and dataset and differ only in ``stream``.
+    """
+    (joint, joint_meta), (bone, bone_meta) = checkpoints.load(joint_dir), checkpoints.load(bone_dir)
+    arch_joint, arch_bone = joint_meta["architecture"], bone_meta["architecture"]
+    family = arch_joint.removesuffix("_joint")
+    if arch_joint != f"{family}_joint" or arch_bone != f"{family}_bone" or not models.entry(family).two_stream:
+        raise ValueError(f"need a <family>_joint and a <family>_bone checkpoint of msg3d or agcn, "
+                         f"got {arch_joint} and {arch_bone}")
+    if joint_meta["dataset"] != bone_meta["dataset"]:
+        raise ValueError(f"the streams were made for different datasets: {joint_meta['dataset']} and "
+                         f"{bone_meta['dataset']}")
+    if dataclasses.replace(bone.config, stream="joint") != joint.config:
+        raise ValueError(f"the stream configs differ beyond the stream: {joint.config} vs {bone.config}")
+    model = streams.TwoStream(joint, bone)
+    return checkpoints.save(out_dir, model, architecture=family, dataset=joint_meta["dataset"],
+                            source=f"{joint_dir} + {bone_dir}", num_parameters=models.num_parameters(model))

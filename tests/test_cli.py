@@ -80,3 +80,17 @@ def test_convert_checks_the_number_of_checkpoints(tmp_path, capsys, upstream):
                upstream / "STGCN_hdm05.pth.xz", upstream / "STGCN_hdm05.pth.xz") == 2
     assert "takes one checkpoint, not two" in capsys.readouterr().out
     assert not (tmp_path / "c").exists()
+
+
+def test_ensemble_of_converted_streams_reproduces_upstream(tmp_path, upstream, capsys):
+    pytest.importorskip("torch")
+    for stream in ("joint", "bone"):
+        assert run("convert", "--arch", f"agcn_{stream}", "--dataset", "hdm05", "--out", tmp_path / stream,
+                   upstream / f"AGCN_{stream}_hdm05.pth.xz") == 0
+    assert run("ensemble", "--joint", tmp_path / "joint", "--bone", tmp_path / "bone", "--out", tmp_path / "ens") == 0
+    io = np.load(upstream / "AGCN_hdm05_io.npz")
+    np.save(tmp_path / "x.npy", io["x"])
+    assert run("predict", "--model", tmp_path / "ens", "--out", tmp_path / "logits.npy", tmp_path / "x.npy") == 0
+    assert np.abs(np.load(tmp_path / "logits.npy") - io["logits"]).max() <= 1e-4 * max(1.0, np.abs(io["logits"]).max())
+    assert run("ensemble", "--joint", tmp_path / "bone", "--bone", tmp_path / "joint", "--out", tmp_path / "x") == 2
+    assert "need a <family>_joint and a <family>_bone" in capsys.readouterr().out
