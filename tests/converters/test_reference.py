@@ -104,6 +104,18 @@ def randomised_state_dict(module, seed):
     return out
 
 
+def calibrate_batch_norm(module, x):
+    """Running statistics = batch statistics of ``x`` (as for the fixtures), so that logits depend on the input."""
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm):
+            layer.reset_running_stats()
+            layer.momentum = None  # cumulative average: after one batch, exactly its statistics
+            layer.train()
+    with torch.no_grad():
+        module(x)
+    module.eval()
+
+
 @pytest.mark.parametrize("arch", list(STEMS))
 def test_jax_port_agrees_on_random_ntu60_weights(arch):
     """Same ntu60 configuration (M = 2, K = 60, NTU graph) at width 0.25 to keep the test fast; the full widths
@@ -111,6 +123,7 @@ def test_jax_port_agrees_on_random_ntu60_weights(arch):
     torch.manual_seed(1)
     module = reference.build(arch, "ntu60", width=0.25)
     module.load_state_dict(randomised_state_dict(module, seed=5), strict=True)
+    calibrate_batch_norm(module, torch.from_numpy(random_batch(n=8, t=16, m=2, seed=9)))
     numpy_sd = {k: v.numpy() for k, v in module.state_dict().items()}
     jax_model = converters.convert(arch, "ntu60", numpy_sd, width=0.25)
     jax_model.eval()
@@ -119,6 +132,7 @@ def test_jax_port_agrees_on_random_ntu60_weights(arch):
         want = module(torch.from_numpy(x)).numpy()
     got = np.asarray(nnx.jit(lambda model, x: model(x))(jax_model, jnp.asarray(x)))  # one compile, not per op
     assert got.shape == want.shape == (2, 60)
+    assert np.abs(want[0] - want[1]).max() > 1e-2 * np.abs(want).max()  # logits depend on the input
     assert np.abs(got - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
 
 
