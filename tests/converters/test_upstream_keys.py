@@ -36,12 +36,17 @@ def read_listing(path):
 
 
 def random_state_dict(shapes, seed=0):
-    """Random float32 values; integer buffers (``num_batches_tracked``, index tables) get zeros."""
+    """Random float32 values (BatchNorm variances positive); integer buffers (``num_batches_tracked``, index
+    tables) get zeros."""
     rng = np.random.default_rng(seed)
     out = {}
     for key, shape in shapes.items():
-        integer = key.endswith(("num_batches_tracked", "relative_position_index"))
-        out[key] = np.zeros(shape, np.int64) if integer else (0.1 * rng.standard_normal(shape)).astype(np.float32)
+        if key.endswith(("num_batches_tracked", "relative_position_index")):
+            out[key] = np.zeros(shape, np.int64)
+        elif key.endswith("running_var"):
+            out[key] = rng.uniform(0.5, 1.5, shape).astype(np.float32)
+        else:
+            out[key] = (0.1 * rng.standard_normal(shape)).astype(np.float32)
     return out
 
 
