@@ -120,10 +120,15 @@ def skateformer_input(x):
 
 
 def temporal_encoding(embed_dim: int, frames: int = layouts.SKATEFORMER_FRAMES) -> np.ndarray:
-    """Upstream's sinusoidal ``te`` (T, C) in float32: sin at even, cos at odd channels of ``τ_t·ω_k``."""
+    """Upstream's sinusoidal ``te`` (T, C) in float32: sin at even, cos at odd channels of ``τ_t·ω_k``.
+
+    Products are float32 as upstream; exp/sin/cos are evaluated in float64 and rounded, i.e. correctly rounded
+    float32 values (torch's vectorised float32 exp/sin/cos differ from them by ≤ 1 ulp in a few entries).
+    """
     tau = (np.float32(2) * np.arange(frames, dtype=np.float32) / np.float32(frames) - np.float32(1))
-    omega = np.exp(np.arange(0, embed_dim, 2, dtype=np.float32) * np.float32(-(math.log(10000.0) / embed_dim)))
-    angle = tau[:, None] * omega[None, :]
+    exponent = np.arange(0, embed_dim, 2, dtype=np.float32) * np.float32(-(math.log(10000.0) / embed_dim))
+    omega = np.exp(exponent.astype(np.float64)).astype(np.float32)
+    angle = (tau[:, None] * omega[None, :]).astype(np.float64)
     te = np.zeros((frames, embed_dim), np.float32)
     te[:, 0::2], te[:, 1::2] = np.sin(angle), np.cos(angle)
     return te
