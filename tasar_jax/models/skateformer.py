@@ -15,6 +15,12 @@ Upstream quirks reproduced (see also ``skateformer_layers``):
 * ``relative_position_index`` is a state_dict buffer (int64 upstream, int32 here) that is loaded from checkpoints
   and rebuilt identically; the bias is gathered through it, so a checkpoint's values are honoured;
 * exact (erf) GELU and LayerNorm eps 1e-5 (torch defaults); DropPath rates linear 0 → 0.2 over the 8 blocks.
+* types 1/3 relative bias: upstream's ``repeat`` tiles instead of interleaving, so the temporal bias is not
+  aligned with the tokens' frames (``skateformer_layers.MultiHeadSelfAttention``); reproduced.
+* more than 64 frames is an error (upstream's pad would be negative); the input must have M = ``num_people``
+  persons (``joint_person_embedding`` is (C, 24·M)).
+* ``__call__`` runs the forward pass as one ``jax.jit`` program (eager dispatch of the many small window ops is
+  several times slower); train-mode BN statistics are written back afterwards.
 * 65 classes for every non-NTU dataset regardless of the class-count flag (§7.16) — ``for_dataset`` uses the
   dataset spec, which gives 65 for HDM05 anyway.
 """
@@ -190,7 +196,7 @@ class Model(nnx.Module):
         return batch_norm, stochastic
 
     def forward(self, x, rng_key=None):
-        """The un-jitted forward pass (``__call__`` runs it under ``nnx.jit``)."""
+        """The un-jitted forward pass (``__call__`` runs it compiled through ``_pure_forward``)."""
         n, c = x.shape[:2]
         x = skateformer_input(x)
         h = jnp.transpose(x, (0, 2, 4, 3, 1)).reshape(n, layouts.SKATEFORMER_FRAMES, -1, c)  # (N, T, M·V, C)
@@ -205,7 +211,6 @@ class Model(nnx.Module):
                 h = block(h, key)
                 block_index += 1
         return self.head(h.mean(axis=(1, 2)))
-
 
 
 @functools.partial(jax.jit, static_argnums=0)
