@@ -93,17 +93,17 @@ def test_ctrgc_with_zero_alpha_is_a_plain_graph_convolution():
 
 def test_temporal_length_is_halved_twice(tiny):
     tiny.eval()
-    h = tiny.normalised_input(jnp.asarray(random_batch(1, t=60, m=2)))
+    h = tiny.normalised_input(jnp.asarray(random_batch(3, t=16, m=2)))
     lengths = []
     for unit in tiny.units:
         h = unit(h)
         lengths.append(h.shape[1])
-    assert lengths == [60] * 4 + [30] * 3 + [15] * 3
+    assert lengths == [16] * 4 + [8] * 3 + [4] * 3
 
 
 def test_eval_is_deterministic_and_leaves_statistics(tiny):
     tiny.eval()
-    x = jnp.asarray(random_batch(4, t=16, m=2))
+    x = jnp.asarray(random_batch(3, t=16, m=2))
     before = jax.tree.map(np.asarray, nnx.state(tiny, nnx.BatchStat))
     np.testing.assert_array_equal(tiny(x), tiny(x))
     after = nnx.state(tiny, nnx.BatchStat)
@@ -124,12 +124,10 @@ def test_train_mode_is_finite_and_updates_statistics(tiny_hdm05):
 
 
 def test_non_adaptive_graph_is_a_constant():
-    model = models.create("ctrgcn", "hdm05", width=0.125, adaptive=False)
+    fixed = nnx.eval_shape(lambda: models.create("ctrgcn", "hdm05", width=0.125, adaptive=False))
     adaptive = nnx.eval_shape(lambda: models.create("ctrgcn", "hdm05", width=0.125))
-    assert models.num_parameters(adaptive) - models.num_parameters(model) == 10 * 3 * 25 * 25
-    assert isinstance(model.l3.gcn1.A, Constant) and not hasattr(model.l3.gcn1, "PA")
-    model.eval()
-    assert np.isfinite(model(jnp.asarray(random_batch(1, t=8)))).all()
+    assert models.num_parameters(adaptive) - models.num_parameters(fixed) == 10 * 3 * 25 * 25
+    assert isinstance(fixed.l3.gcn1.A, Constant) and not hasattr(fixed.l3.gcn1, "PA")
 
 
 def test_config_round_trips_through_asdict():
