@@ -394,10 +394,12 @@ def _check(y, p: int, kernel: str) -> np.ndarray:
 
 
 def _flat(y, bw=None):
-    flat = y.reshape(-1, y.shape[-1])
+    """Series (B, T) (and bandwidths (B,), broadcast against the batch shape) plus the batch shape."""
     if bw is None:
-        return flat
-    return flat, np.broadcast_to(np.asarray(bw, dtype=np.float64), y.shape[:-1]).reshape(-1)
+        return y.reshape(-1, y.shape[-1]), y.shape[:-1]
+    shape = np.broadcast_shapes(y.shape[:-1], np.shape(bw))
+    flat = np.broadcast_to(y, shape + y.shape[-1:]).reshape(-1, y.shape[-1])
+    return flat, np.broadcast_to(np.asarray(bw, dtype=np.float64), shape).reshape(-1), shape
 
 
 def select_bandwidth(y, p: int, *, kernel: str = DEFAULT_KERNEL, max_iter: int = MAX_BRENT_ITER):
@@ -407,7 +409,7 @@ def select_bandwidth(y, p: int, *, kernel: str = DEFAULT_KERNEL, max_iter: int =
     to h = 1 as tvReg does after its retries.
     """
     y = _check(y, p, kernel)
-    flat = _flat(y)
+    flat, _ = _flat(y)
     obs = y.shape[-1] - p
     lower = np.full(flat.shape[0], 5.0 / obs)
     h, cv, count = brent_fmin(lambda bw: _evaluate(flat, bw, p, kernel, True)[1], lower, BW_UPPER, max_iter=max_iter)
@@ -419,16 +421,16 @@ def select_bandwidth(y, p: int, *, kernel: str = DEFAULT_KERNEL, max_iter: int =
 def cv_objective(y, p: int, bw, *, kernel: str = DEFAULT_KERNEL) -> np.ndarray:
     """tvReg's leave-one-out CV objective at bandwidth(s) bw (broadcast against ``y.shape[:-1]``)."""
     y = _check(y, p, kernel)
-    flat, bws = _flat(y, bw)
-    return _evaluate(flat, bws, p, kernel, True)[1].reshape(y.shape[:-1])
+    flat, bws, shape = _flat(y, bw)
+    return _evaluate(flat, bws, p, kernel, True)[1].reshape(shape)
 
 
 def coefficients(y, p: int, bw, *, kernel: str = DEFAULT_KERNEL) -> np.ndarray:
-    """tvAR coefficients (..., obs, p) at fixed bandwidth(s) bw; NaN where R returns NA."""
+    """tvAR coefficients (..., obs, p) at fixed bandwidth(s) bw (broadcast with ``y.shape[:-1]``); NaN = R's NA."""
     y = _check(y, p, kernel)
-    flat, bws = _flat(y, bw)
+    flat, bws, shape = _flat(y, bw)
     coef = _evaluate(flat, bws, p, kernel, False)[0]
-    return coef.reshape(y.shape[:-1] + coef.shape[1:])
+    return coef.reshape(shape + coef.shape[1:])
 
 
 @dataclasses.dataclass(frozen=True)
