@@ -13,6 +13,9 @@ Upstream behaviour reproduced (see also ``msg3d_layers``):
 * ``A_powers`` / ``A_scales`` are plain float32 attributes upstream, not in the state_dict: kept here as
   ``layers.Constant`` holding the same float32-rounded values (``normalize_adjacency_matrix`` casts to float32), so
   a float64 model promotes float32 constants exactly as ``model.double()`` does upstream;
+* upstream's ``D^{-1/2}`` uses NumPy's float32 ``power``, whose last bit depends on the CPU (SIMD path); here the
+  inverse square roots are the correctly rounded float32 values, which reproduce the fixtures' float64 logits to
+  1e-15 (this machine's float32 ``power`` would leave 2e-8 relative, above the 1e-8 tolerance);
 * ``data_bn`` has ``num_persons·3·25`` channels (75 HDM05, 150 NTU); the person count is part of the config, so an
   input with another M does not fit (as upstream);
 * MS-TCN max-pool pads with −inf (torch ``MaxPool2d``); the pointwise branch's strided 1×1 conv equals a 1×1 conv
