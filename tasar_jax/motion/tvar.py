@@ -327,8 +327,8 @@ def _evaluate(y, bw, p: int, kernel: str, leave_out: bool):
 def brent_fmin(f, lower, upper, tol: float = BRENT_TOL, max_iter: int = MAX_BRENT_ITER):
     """R's ``Brent_fmin`` (``optimize``'s C code), run element-wise on arrays of independent searches.
 
-    ``f`` maps an array of abscissae (B,) to objective values (B,) (one evaluation of every search per call;
-    finished searches are evaluated at their current minimum and ignored). Returns (x, f(x), evaluations).
+    ``f(x, index)`` returns the objective values of the searches ``index`` (an integer array) at abscissae ``x``
+    (same length); each step evaluates only the unfinished searches. Returns (x, f(x), evaluations).
     """
     golden = (3.0 - np.sqrt(5.0)) * 0.5
     eps = np.sqrt(np.finfo(np.float64).eps)
@@ -338,7 +338,7 @@ def brent_fmin(f, lower, upper, tol: float = BRENT_TOL, max_iter: int = MAX_BREN
     x = a + golden * (b - a)
     v, w = x.copy(), x.copy()
     d, e = np.zeros_like(x), np.zeros_like(x)
-    fx = np.asarray(f(x), dtype=np.float64)
+    fx = np.asarray(f(x, np.arange(x.size)), dtype=np.float64)
     fv, fw = fx.copy(), fx.copy()
     count = np.ones(x.shape, dtype=np.int64)
     running = np.ones(x.shape, dtype=bool)
@@ -369,7 +369,9 @@ def brent_fmin(f, lower, upper, tol: float = BRENT_TOL, max_iter: int = MAX_BREN
         d_new = np.where(golden_step, golden * e_golden, d_parabola)
         u = np.where(np.abs(d_new) >= tol1, x + d_new, np.where(d_new > 0, x + tol1, x - tol1))
         u = np.where(running, u, x)
-        fu = np.asarray(f(u), dtype=np.float64)
+        fu = fx.copy()
+        index = np.nonzero(running)[0]
+        fu[index] = f(u[index], index)
         count += running
         better = fu <= fx
         to_w = ~better & ((fu <= fw) | (w == x))
@@ -420,7 +422,8 @@ def select_bandwidth(y, p: int, *, kernel: str = DEFAULT_KERNEL, max_iter: int =
     flat, _ = _flat(y)
     obs = y.shape[-1] - p
     lower = np.full(flat.shape[0], 5.0 / obs)
-    h, cv, count = brent_fmin(lambda bw: _evaluate(flat, bw, p, kernel, True)[1], lower, BW_UPPER, max_iter=max_iter)
+    h, cv, count = brent_fmin(lambda bw, index: _evaluate(flat[index], bw, p, kernel, True)[1], lower, BW_UPPER,
+                              max_iter=max_iter)
     h = np.where(cv >= DBL_MAX, BW_FALLBACK, h)
     shape = y.shape[:-1]
     return h.reshape(shape), cv.reshape(shape), count.reshape(shape)

@@ -68,9 +68,11 @@ def test_brent_trace_matches_r(series, p):
     seen = []
     y = series["y"][keep]
 
-    def objective(h):
-        seen.append(h.copy())
-        return tvar.cv_objective(y, p, h)
+    def objective(h, index):
+        full = np.full(len(keep), np.nan)
+        full[index] = h
+        seen.append(full)
+        return tvar.cv_objective(y[index], p, h)
 
     _, _, count = tvar.brent_fmin(objective, np.full(len(keep), 5.0 / (60 - p)), tvar.BW_UPPER)
     trace = np.stack(seen, axis=1)
@@ -141,9 +143,12 @@ def test_brent_fmin_simple_functions():
     """Golden-section start, convergence to interior and boundary minima."""
     calls = []
 
-    def f(h):
+    def f(h, index):
         calls.append(h.copy())
-        return np.stack([(h[0] - 3.0) ** 2, -h[1], np.zeros(1)[0] * h[2]])
+        full = np.zeros(3)
+        full[index] = h
+        values = np.stack([(full[0] - 3.0) ** 2, -full[1], 0.0 * full[2]])
+        return values[index]
 
     x, fx, count = tvar.brent_fmin(f, np.array([0.0, 0.0, 0.0]), 10.0)
     assert calls[0][0] == pytest.approx(0.381966011250105 * 10, rel=1e-15)
