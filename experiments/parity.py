@@ -73,7 +73,7 @@ def main() -> None:
         r = measure(arch, checkpoint_stems, io_stem, upstream)
         table.add_row(arch, f"{r['max_abs_logit']:.3g}", *(f"{r[k]:.1e}" for k in
                                                              ("logits32", "grad32", "logits64", "grad64")))
-    Console().print(table)
+    Console(width=120).print(table)
 
 
 if __name__ == "__main__":

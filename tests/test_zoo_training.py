@@ -6,7 +6,7 @@ import pytest
 from tasar_jax import checkpoints, cli, models
 
 # one run per model family; ensembles train both streams through TwoStream
-ZOO = ["stgcn", "ctrgcn", "frhead", "msg3d", "agcn_bone", "sttformer", "skateformer", "mlp"]
+ZOO = ["stgcn", "ctrgcn", "frhead", "msg3d_bone", "agcn", "sttformer", "skateformer", "mlp"]
 
 
 @pytest.fixture(scope="module")
