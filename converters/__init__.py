@@ -24,6 +24,13 @@ def _prefixed(table, prefix: str):
     return tuple((rf"{re.escape(prefix)}{pattern}", f"{prefix}{replacement}") for pattern, replacement in table)
 
 
+def _without_data_parallel_prefix(state_dict):
+    """Keys saved from a ``torch.nn.DataParallel`` wrapper all start with ``module.``; strip it."""
+    if state_dict and all(k.startswith("module.") for k in state_dict):
+        return {k.removeprefix("module."): v for k, v in state_dict.items()}
+    return state_dict
+
+
 def _ensemble_state_dict(state_dict, bone_state_dict, arch: str):
     """One state_dict with upstream's ensemble prefixes ``model_joint.`` / ``model_bone.``."""
     if bone_state_dict is not None:
@@ -46,6 +53,9 @@ def convert(arch: str, dataset: str, state_dict, bone_state_dict=None, *, source
     entry, table = models.entry(arch), keymap(arch)
     if bone_state_dict is not None and not entry.two_stream:
         raise CheckpointError(f"{arch} is a single model: it takes one checkpoint, not two")
+    state_dict = _without_data_parallel_prefix(state_dict)
+    if bone_state_dict is not None:
+        bone_state_dict = _without_data_parallel_prefix(bone_state_dict)
     rules = table.KEY_TABLE
     if entry.two_stream:
         state_dict = _ensemble_state_dict(state_dict, bone_state_dict, arch)

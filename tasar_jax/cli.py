@@ -84,6 +84,21 @@ def _ensemble(args) -> None:
     console.print(f"two-stream ensemble of {args.joint} + {args.bone} → {out}")
 
 
+def _motion(args) -> None:
+    import numpy as np
+
+    from tasar_jax import motion
+
+    dataset = args.dataset
+    if dataset is None and args.input.suffix == ".npz":  # the clips' rank tells the file layout
+        with np.load(args.input) as data:
+            dataset = "hdm05" if "clips" in data and data["clips"].ndim == 3 else "ntu120"
+    out = motion.motion_for_file(args.input, dataset, args.out, kernel=args.kernel, bandwidth=args.bandwidth,
+                                 chunk_size=args.chunk_size, use_cache=not args.no_cache)
+    with np.load(out) as data:
+        console.print(f"wrote ar1, ar2 {data['ar1'].shape} float64 → {out}")
+
+
 def _predict(args) -> None:
     from tasar_jax import pipeline
 
@@ -175,6 +190,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bone", required=True, help="msg3d_bone / agcn_bone checkpoint directory")
     p.add_argument("--out", required=True, help="ensemble checkpoint directory to write")
     p.set_defaults(func=_ensemble)
+
+    p = sub.add_parser("motion", help="TASAR motion dynamics: time-varying AR coefficients AR1/AR2 (tvReg tvAR)")
+    p.add_argument("--out", required=True, type=pathlib.Path, help=".npz to write (ar1, ar2: (N, 3, T, V, M) float64)")
+    p.add_argument("--dataset", default=None, help="layout of a dataset .npz (default: from its clips' rank)")
+    p.add_argument("--kernel", default="Triweight", choices=["Triweight", "Epa", "Gaussian"])
+    p.add_argument("--bandwidth", type=float, default=None, help="fixed bandwidth (default: leave-one-out CV)")
+    p.add_argument("--chunk-size", type=int, default=8, help="samples per progress step")
+    p.add_argument("--no-cache", action="store_true", help="recompute even if --out is up to date")
+    p.add_argument("input", type=pathlib.Path, help=".npy (N, 3, T, V, M) or a dataset .npz")
+    p.set_defaults(func=_motion)
 
     p = sub.add_parser("predict", help="eval-mode logits of a checkpoint for a .npy batch or dataset .npz")
     p.add_argument("--model", required=True)

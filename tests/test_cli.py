@@ -94,3 +94,21 @@ def test_ensemble_of_converted_streams_reproduces_upstream(tmp_path, upstream, c
     assert np.abs(np.load(tmp_path / "logits.npy") - io["logits"]).max() <= 1e-4 * max(1.0, np.abs(io["logits"]).max())
     assert run("ensemble", "--joint", tmp_path / "bone", "--bone", tmp_path / "joint", "--out", tmp_path / "x") == 2
     assert "need a <family>_joint and a <family>_bone" in capsys.readouterr().out
+
+
+def test_motion_writes_aligned_float64_arrays(tmp_path, capsys):
+    from tasar_jax.data import synthetic
+
+    x, _ = synthetic.generate("ntu60", 1, seed=0)
+    x = x[:2, :, :20]  # two samples, 20 frames, two persons
+    np.save(tmp_path / "x.npy", x)
+    assert run("motion", "--out", tmp_path / "m.npz", "--bandwidth", 0.3, tmp_path / "x.npy") == 0
+    with np.load(tmp_path / "m.npz") as data:
+        ar1, ar2 = data["ar1"], data["ar2"]
+    assert ar1.shape == ar2.shape == x.shape and ar1.dtype == np.float64
+    assert np.isfinite(ar1).all() and np.all(ar1[:, :, -1] == 0) and np.all(ar2[:, :, -2:] == 0)
+    bad = x.copy()
+    bad[0, 0, 0, 0, 0] = np.nan
+    np.save(tmp_path / "bad.npy", bad)
+    assert run("motion", "--out", tmp_path / "b.npz", tmp_path / "bad.npy") == 2
+    assert "NaN" in capsys.readouterr().out and not (tmp_path / "b.npz").exists()

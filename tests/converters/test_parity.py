@@ -89,3 +89,10 @@ def test_ensemble_stream_logits(arch, stems, io_stem, upstream):
     z_joint, z_bone = (np.asarray(z) for z in model.stream_logits(jnp.asarray(io["x"])))
     for ours, theirs in ((z_joint, io["logits_joint_stream"]), (z_bone, io["logits_bone_stream"])):
         assert np.abs(ours - theirs).max() <= 1e-4 * max(1.0, np.abs(theirs).max())
+
+
+def test_data_parallel_prefix_is_stripped(upstream):
+    sd = torch_io.read_state_dict(upstream / "ThreeLayerMLP_hdm05.pth.xz")
+    model = converters.convert("mlp", "hdm05", {f"module.{k}": v for k, v in sd.items()})
+    io = np.load(upstream / "ThreeLayerMLP_hdm05_io.npz")
+    np.testing.assert_allclose(np.asarray(model(jnp.asarray(io["x"]))), io["logits"], atol=1e-5)
