@@ -1,7 +1,7 @@
 """Adjacency constructions against upstream values."""
 
-import lzma
 import io
+import lzma
 
 import numpy as np
 import pytest
