@@ -178,3 +178,11 @@ def test_surrogate_logits_single_and_two_stream(two_stream):
     for a, b in zip(got, expected):
         assert a.shape == (5, 7)
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_batches_cover_every_example_once_with_a_masked_partial_batch():
+    idx, mask = pt._batches(jax.random.key(0), 10, 4, True)
+    assert idx.shape == (3, 4) and float(mask.sum()) == 10 and not bool(mask[-1, -1])
+    assert sorted(np.asarray(idx)[np.asarray(mask) > 0].tolist()) == list(range(10))
+    idx, _ = pt._batches(jax.random.key(0), 10, 4, False)
+    assert np.asarray(idx).ravel()[:10].tolist() == list(range(10))
