@@ -5,8 +5,9 @@ the frozen surrogate; an appended model outputs ``h + head(h)``. Weights keep Py
 ``y = h @ W.T + b``, so upstream files map one to one. K heads are stacked on a leading axis of every leaf, and the
 surrogate prediction is the sum over heads.
 
-Two-stream surrogates (MS-G3D, 2s-AGCN) have a joint head and a bone head per appended model. Upstream feeds the
-bone head the *joint* logits (§7.15); ``bone_head_sees_joint=True`` reproduces that, False is the intended model.
+Two-stream surrogates (MS-G3D, 2s-AGCN) have a joint head and a bone head per appended model, each post-trained on
+its own stream. Upstream's attack feeds the bone head the *joint* logits (§7.15); the default here is the intended
+model (bone head on bone logits), ``bone_head_sees_joint=True`` reproduces upstream.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def summed_appended_logits(stacked: HeadParams, z):
 
 
 def appended_logits_two_stream(joint: HeadParams, bone: HeadParams, z_joint, z_bone, *,
-                               bone_head_sees_joint: bool = True):
+                               bone_head_sees_joint: bool = False):
     """One appended model of a two-stream surrogate: ``h_J + head_J(h_J) + h_B + head_B(h_·)``."""
     h_joint, h_bone = jax.nn.relu(z_joint), jax.nn.relu(z_bone)
     bone_input = h_joint if bone_head_sees_joint else h_bone

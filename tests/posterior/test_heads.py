@@ -27,10 +27,10 @@ def test_two_stream_heads_reproduce_the_bone_head_quirk(upstream, stem):
     io = np.load(upstream / f"{stem}_hdm05_io.npz")
     joint, bone = _stack(io, "app_joint_"), _stack(io, "app_bone_")
     z_joint, z_bone = jnp.asarray(io["logits_joint_stream"]), jnp.asarray(io["logits_bone_stream"])
-    per_head = jax.vmap(heads.appended_logits_two_stream, in_axes=(0, 0, None, None))(joint, bone, z_joint, z_bone)
-    np.testing.assert_allclose(per_head, io["app_logits_per_head"], atol=1e-4)
-    intended = jax.vmap(lambda j, b: heads.appended_logits_two_stream(j, b, z_joint, z_bone,
-                                                                     bone_head_sees_joint=False))(joint, bone)
+    upstream_quirk = jax.vmap(lambda j, b: heads.appended_logits_two_stream(j, b, z_joint, z_bone,
+                                                                           bone_head_sees_joint=True))(joint, bone)
+    np.testing.assert_allclose(upstream_quirk, io["app_logits_per_head"], atol=1e-4)
+    intended = jax.vmap(heads.appended_logits_two_stream, in_axes=(0, 0, None, None))(joint, bone, z_joint, z_bone)
     assert np.abs(np.asarray(intended) - io["app_logits_per_head"]).max() > 1e-2
 
 
