@@ -84,6 +84,20 @@ def _ensemble(args) -> None:
     console.print(f"two-stream ensemble of {args.joint} + {args.bone} → {out}")
 
 
+def _posttrain(args) -> None:
+    from tasar_jax import pipeline
+    from tasar_jax.posterior import PostTrainConfig
+
+    config = PostTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, swa_n=args.swa_n,
+                             sampler=args.sampler, reference_quirks=args.reference_quirks)
+    r = pipeline.posttrain(args.model, args.data, args.out, config=config, num_heads=args.heads, seed=args.seed,
+                           train_file=args.train_file, test_file=args.test_file)
+    heads = ", ".join(f"{a:.1%}" for a in r["head_accuracy"])
+    console.print(f"surrogate {r['surrogate_accuracy']:.1%} → with {len(r['head_accuracy'])} appended heads "
+                  f"{r['appended_accuracy']:.1%} (heads {heads}); SWAG snapshots {r['snapshots'].tolist()} "
+                  f"→ {r['file']}")
+
+
 def _motion(args) -> None:
     import numpy as np
 
@@ -190,6 +204,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bone", required=True, help="msg3d_bone / agcn_bone checkpoint directory")
     p.add_argument("--out", required=True, help="ensemble checkpoint directory to write")
     p.set_defaults(func=_ensemble)
+
+    p = sub.add_parser("posttrain", help="TASAR post-training: appended Bayesian heads + Dual Bayesian SWAG posterior")
+    p.add_argument("--model", required=True, help="surrogate checkpoint directory (frozen, eval mode)")
+    p.add_argument("--data", default="data")
+    p.add_argument("--train-file", default="classTrain.npz")
+    p.add_argument("--test-file", default="classTest.npz")
+    p.add_argument("--out", default=None, help="default: <model>/posterior.npz")
+    p.add_argument("--heads", type=int, default=3, help="K appended models (upstream README: 3)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--swa-n", type=int, default=300, help="SWAG snapshots wanted over the run")
+    p.add_argument("--sampler", default="sgadahmc", choices=["sgadahmc", "sghmc", "sgld"])
+    p.add_argument("--reference-quirks", action="store_true", help="upstream's SG-AdaHMC and SWAG bookkeeping")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_posttrain)
 
     p = sub.add_parser("motion", help="TASAR motion dynamics: time-varying AR coefficients AR1/AR2 (tvReg tvAR)")
     p.add_argument("--out", required=True, type=pathlib.Path, help=".npz to write (ar1, ar2: (N, 3, T, V, M) float64)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 
+import jax
 import numpy as np
 
 from tasar_jax import checkpoints, models, training
@@ -123,3 +124,34 @@ def assemble_two_stream(joint_dir, bone_dir, out_dir) -> pathlib.Path:
     model = streams.TwoStream(joint, bone)
     return checkpoints.save(out_dir, model, architecture=family, dataset=joint_meta["dataset"],
                             source=f"{joint_dir} + {bone_dir}", num_parameters=models.num_parameters(model))
+
+
+def posttrain(model_dir, data_root, out_path=None, *, config=None, num_heads: int = 3, seed: int = 0,
+              train_file: str = TRAIN_FILE, test_file: str = TEST_FILE, progress: bool = True) -> dict:
+    """Upstream ``bayesianTrain`` then ``DualBayesian`` on a frozen surrogate checkpoint; writes the posterior.
+
+    The surrogate's eval-mode logits of the train and test files are computed once; the K heads are sampled on
+    them (reference.md §4.3, §4.4). Writes ``out_path`` (default ``<model_dir>/posterior.npz``).
+    """
+    from tasar_jax import posterior as post
+
+    config = config or post.PostTrainConfig()
+    model, meta = checkpoints.load(model_dir)
+    if isinstance(model, streams.TwoStream):
+        raise ValueError(f"{model_dir} is a two-stream ensemble: post-train its joint and bone stream checkpoints "
+                         "separately, as upstream does")
+    x_train, y_train = load_for_model(meta, resolve(data_root, meta["dataset"], train_file))
+    x_test, y_test = load_for_model(meta, resolve(data_root, meta["dataset"], test_file))
+    z_train, z_test = post.surrogate_logits(model, x_train), post.surrogate_logits(model, x_test)
+    key_heads, key_dual = jax.random.split(jax.random.key(seed))
+    trained = post.bayesian_train(key_heads, z_train, y_train, z_test, y_test, config, num_heads=num_heads,
+                                  progress=progress)
+    dual = post.dual_bayesian(key_dual, trained.heads, z_train, y_train, z_test, y_test, config, progress=progress)
+    out_path = pathlib.Path(out_path) if out_path is not None else pathlib.Path(model_dir) / "posterior.npz"
+    summed = np.asarray(post.summed_appended_logits(dual.posterior.heads, z_test))
+    result = {"file": str(out_path), "head_accuracy": [float(a) for a in trained.best_accuracy],
+              "surrogate_accuracy": training.accuracy(np.asarray(z_test), y_test),
+              "appended_accuracy": training.accuracy(summed, y_test), "snapshots": np.asarray(dual.num_snapshots)}
+    post.save_posterior(out_path, dual.posterior, dataset=meta["dataset"], surrogate_checkpoint=str(model_dir),
+                        config=dataclasses.asdict(config), seed=seed, head_accuracy=result["head_accuracy"])
+    return result

@@ -112,3 +112,14 @@ def test_motion_writes_aligned_float64_arrays(tmp_path, capsys):
     np.save(tmp_path / "bad.npy", bad)
     assert run("motion", "--out", tmp_path / "b.npz", tmp_path / "bad.npy") == 2
     assert "NaN" in capsys.readouterr().out and not (tmp_path / "b.npz").exists()
+
+
+def test_posttrain_writes_a_posterior(workdir, capsys):
+    from tasar_jax.posterior import load_posterior
+
+    assert run("posttrain", "--model", workdir / "ck", "--data", workdir / "data", "--epochs", 2,
+               "--swa-n", 4, "--heads", 2, "--out", workdir / "posterior.npz") == 0
+    assert "appended heads" in capsys.readouterr().out
+    posterior, meta = load_posterior(workdir / "posterior.npz")
+    assert posterior.heads.w1.shape == (2, 65, 65) and meta["dataset"] == "hdm05" and meta["num_heads"] == 2
+    assert np.isfinite(posterior.sqmean.w1).all()

@@ -18,7 +18,9 @@ T), so a step is ``Δθ = −L ε² g/√(5e-6 + g²/2) + T(2ε³C/v − ε⁴) 
 ``reference_quirks=False`` (intended, the scale-adapted SGHMC the paper cites): ``m`` and ``v`` persist across inner
 iterations and steps, the gradient is recomputed at every inner iteration on the same minibatch (as
 ``blackjax.sghmc``), the noise has variance ``T·max(2ε³C/v − ε⁴, 0)`` (standard deviation = its square root), and
-the friction ``εC/√v`` is capped at 1 so that a small ``v`` cannot flip or blow up the momentum.
+the friction ``εC/√v`` is capped at 1 so that a small ``v`` cannot flip or blow up the momentum, and the carried
+``v`` is floored at 5e-6, the smallest value upstream ever uses (it would otherwise halve on every zero gradient,
+e.g. behind a closed ReLU, until ``1/√v`` overflows).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from blackjax.base import SamplingAlgorithm
 __all__ = ["SGAdaHMCState", "init", "inner_update", "integrate", "build_kernel", "as_top_level_api", "V_INIT"]
 
 V_INIT = 1e-5  # upstream's initial (and, with the quirk, per-iteration) value of the preconditioner v
+V_FLOOR = V_INIT / 2  # smallest v upstream ever uses (one update from V_INIT with g = 0); floor of the carried v
 
 
 class SGAdaHMCState(NamedTuple):
@@ -59,6 +62,8 @@ def inner_update(state: SGAdaHMCState, grad_u, noise, step_size, *, tau=2.0, fri
         if reference_quirks:
             m, v = jnp.zeros_like(p), jnp.full_like(p, V_INIT)
         v = v - (1.0 / tau) * v + (1.0 / tau) * (g * g)
+        if not reference_quirks:  # a carried v halves on every zero gradient; 1/√v would overflow to inf·0 = NaN
+            v = jnp.maximum(v, V_FLOOR)
         rs = 1.0 / jnp.sqrt(v)
         noise_var = 2 * eps**3 * rs * friction * rs - eps**4
         if reference_quirks:

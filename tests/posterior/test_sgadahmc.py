@@ -106,3 +106,12 @@ def test_intended_noise_is_square_rooted():
     v = 0.5  # v − v/τ + 0
     expected_std = np.sqrt(2 * 0.1**3 / v - 0.1**4)
     assert abs(float(jnp.std(out.position)) - expected_std) < 0.03 * expected_std
+
+
+def test_carried_preconditioner_survives_zero_gradients():
+    """Parameters behind a closed ReLU get g = 0 for ever; the intended kernel must not turn that into NaN."""
+    state = sgadahmc.init({"w": jnp.ones((3,))})
+    grad = {"w": jnp.zeros((3,))}
+    for _ in range(40):  # 40 × 30 halvings would underflow v without the floor
+        state = sgadahmc.integrate(jax.random.key(0), state, lambda p: grad, 2e-3)
+    assert np.isfinite(state.position["w"]).all() and float(state.v["w"].min()) >= np.float32(sgadahmc.V_FLOOR)
