@@ -1,0 +1,136 @@
+"""Building blocks shared by the attacks: direction normalisation, ε-ball projection, fool bookkeeping,
+surrogates as pure functions, pass counting, and the adversarial-set npz format.
+
+Attacks see the surrogate as a pure ``apply_fn(params, x)`` returning logits ``z`` (N, K) — or ``(z_J, z_B)`` for a
+two-stream ensemble — so that one ``jax.vjp`` per iteration serves every loss that depends on x only through z
+(reference.md §8).
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from tasar_jax.data.formats import DataFormatError, atomic_path
+
+# keeps a zero direction at zero instead of 0/0 = NaN; far below any float32 gradient scale that matters
+TINY = 1e-30
+
+
+def mean_abs_normalise(g):
+    """``g / mean|g|`` per sample (over all axes but the first): upstream's L1-style direction normalisation."""
+    axes = tuple(range(1, g.ndim))
+    return g / (jnp.mean(jnp.abs(g), axis=axes, keepdims=True) + TINY)
+
+
+def project_linf(x, x0, epsilon):
+    """``x0 + clip(x − x0, −ε, ε)``: the element-wise L∞ ball around the clean batch (no data-range clip)."""
+    return x0 + jnp.clip(x - x0, -epsilon, epsilon)
+
+
+def fooled(predictions, labels, targeted: bool):
+    """Per-sample success: prediction ≠ label (untargeted) or = target (targeted)."""
+    return predictions == labels if targeted else predictions != labels
+
+
+def group_all(flags, group_size: int | None):
+    """True for every sample whose group (consecutive batch positions, ``group_size`` each) is all True."""
+    if group_size is None:
+        return jnp.zeros_like(flags)
+    ids = jnp.arange(flags.shape[0]) // group_size
+    per_group = jax.ops.segment_min(flags.astype(jnp.int32), ids, num_segments=-(-flags.shape[0] // group_size))
+    return per_group[ids].astype(bool)
+
+
+def surrogate_from_model(model: nnx.Module, *, streams: bool | None = None):
+    """A frozen, eval-mode NNX model as ``(apply_fn, params)``; two-stream ensembles return ``(z_J, z_B)``.
+
+    ``streams=None`` picks the per-stream logits whenever the model has ``stream_logits``.
+    """
+    model.eval()
+    graph, state = nnx.split(model)
+    use_streams = hasattr(model, "stream_logits") if streams is None else streams
+
+    def apply_fn(params, x):
+        module = nnx.merge(graph, params)
+        return module.stream_logits(x) if use_streams else module(x)
+
+    return apply_fn, state
+
+
+class PassCounter:
+    """Counts traced surrogate forward and backward passes (``counting(apply_fn)`` wraps it in a custom VJP).
+
+    The counts are taken while JAX traces, so for a ``lax.scan`` they are the passes per iteration of the compiled
+    program; a backward traced under ``vmap`` counts once (one batched pass).
+    """
+
+    def __init__(self):
+        self.forward = 0
+        self.backward = 0
+        self.backward_batched = 0
+
+    def counting(self, apply_fn: Callable) -> Callable:
+        counter = self
+
+        @jax.custom_vjp
+        def wrapped(params, x):
+            counter.forward += 1
+            return apply_fn(params, x)
+
+        def fwd(params, x):
+            counter.forward += 1
+            out, vjp = jax.vjp(lambda x_: apply_fn(params, x_), x)
+            return out, (vjp, params)
+
+        def bwd(res, cot):
+            vjp, params = res
+            counter.backward += 1
+            leaf = jax.tree.leaves(cot)[0]
+            if isinstance(leaf, jax.core.Tracer) and "Batch" in type(leaf).__name__:
+                counter.backward_batched += 1
+            (gx,) = vjp(cot)
+            return jax.tree.map(jnp.zeros_like, params), gx
+
+        wrapped.defvjp(fwd, bwd)
+        return wrapped
+
+
+class AdversarialSet(NamedTuple):
+    """An attacked set: clean ``x``, ``x_adv`` (same layout), ``labels`` (true or target), the surrogate's
+    ``predictions`` on ``x_adv`` and per-sample ``success``."""
+
+    x: np.ndarray
+    x_adv: np.ndarray
+    labels: np.ndarray
+    predictions: np.ndarray
+    success: np.ndarray
+
+
+def save_adversarial(path, adv: AdversarialSet) -> pathlib.Path:
+    """Writes an ``AdversarialSet`` as a compressed npz (keys = field names), atomically."""
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, x=np.asarray(adv.x, np.float32), x_adv=np.asarray(adv.x_adv, np.float32),
+                                labels=np.asarray(adv.labels, np.int64),
+                                predictions=np.asarray(adv.predictions, np.int64),
+                                success=np.asarray(adv.success, bool))
+    return pathlib.Path(path)
+
+
+def load_adversarial(path) -> AdversarialSet:
+    """Reads a file written by ``save_adversarial``; a missing key or shape mismatch is a ``DataFormatError``."""
+    with np.load(path) as data:
+        missing = set(AdversarialSet._fields) - set(data.files)
+        if missing:
+            raise DataFormatError(f"{path}: not an adversarial set, missing {sorted(missing)}")
+        adv = AdversarialSet(*(data[k] for k in AdversarialSet._fields))
+    n = adv.x.shape[0]
+    if adv.x_adv.shape != adv.x.shape or any(a.shape != (n,) for a in adv[2:]):
+        raise DataFormatError(f"{path}: inconsistent shapes {[a.shape for a in adv]}")
+    return adv

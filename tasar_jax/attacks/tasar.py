@@ -1,0 +1,259 @@
+"""The TASAR attack (reference.md §4.5–§4.7, paper.md §2.5–§2.8): Bayesian (posterior-head) gradients plus a
+motion-dynamics term, normalised, with an L∞ step and projection.
+
+Per iteration the surrogate runs **one** forward pass and **one** batched backward pass (§8): every loss of the
+iteration depends on x only through the frozen base logits ``z = f(x)``, so one ``jax.vjp`` pulls back the stacked
+cotangents ``u_ens = ∇_z ℓ(Σ_k head_k)`` (the deterministic K-head surrogate) and ``u_post = Σ_{k,s} ∇_z ℓ(θ_ks)``
+(all K×S posterior draws at once, vmapped). ``init`` + ``step`` run inside one jitted ``lax.scan``.
+
+Raw gradients are per-sample (the CE is summed over the batch, upstream takes the batch mean, i.e. 1/B of ours);
+every direction is mean-abs normalised per sample, so the update is unchanged and independent of the batch.
+The motion term is computed in float32 (upstream: float64 then cast; the difference is float32 rounding).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tasar_jax.attacks import common
+from tasar_jax.posterior import heads as H
+
+
+@dataclasses.dataclass(frozen=True)
+class TASARConfig:
+    """Attack hyper-parameters (defaults: upstream's README run, reference §4.8).
+
+    Attributes:
+      iterations: attack iterations (upstream ``--epochs``, README 200).
+      epsilon: L∞ radius around the clean input (``-cp``). step: step size α (hard-coded 0.01 upstream).
+      samples_per_head: posterior draws S per appended head (20). scale, beta: posterior std multiplier and jitter.
+      posterior_weight, motion_weight: weights of F̂ and Ĉ in the temporal update (0.8 / 0.2).
+      posterior_decay, momentum_decay: factors of the running sums S and Mom (§7.28: 1 = upstream's cumulative sums,
+        which is also the paper's reconstructed algorithm; 0 resets S each iteration, i.e. a plain MC average).
+      temporal: add the motion term (upstream ``--temporal``). targeted: targeted attack (labels are targets).
+      group_size: early stop by groups of consecutive batch positions: a group freezes once all its samples are
+        fooled (8 with batch 8 = upstream's per-batch break); None runs every iteration for every sample.
+      shared_draws: True = one set of posterior draws per iteration shared by the batch (upstream); False = draws
+        per sample, keyed by its global index (results independent of the batch composition).
+      bone_head_sees_joint: two-stream surrogates only, §7.15 (True = upstream's bug).
+    """
+
+    iterations: int = 200
+    epsilon: float = 0.01
+    step: float = 0.01
+    samples_per_head: int = 20
+    scale: float = 1.5
+    beta: float = 1e-30
+    posterior_weight: float = 0.8
+    motion_weight: float = 0.2
+    posterior_decay: float = 1.0
+    momentum_decay: float = 1.0
+    temporal: bool = True
+    targeted: bool = False
+    group_size: int | None = None
+    shared_draws: bool = False
+    bone_head_sees_joint: bool = False
+
+    @classmethod
+    def upstream(cls, **overrides) -> "TASARConfig":
+        """Upstream's behaviour: per-batch early stop (batch 8), shared draws, the §7.15 bone-head bug."""
+        return cls(**{"group_size": 8, "shared_draws": True, "bone_head_sees_joint": True, **overrides})
+
+
+class TASARState(NamedTuple):
+    """Per-sample attack state: iterate ``x``, running sums ``posterior_sum`` (S) and ``momentum`` (Mom),
+    ``active`` (not yet early-stopped) and ``iterations`` (updates applied)."""
+
+    x: jax.Array
+    posterior_sum: jax.Array
+    momentum: jax.Array
+    active: jax.Array
+    iterations: jax.Array
+
+
+class TASARResult(NamedTuple):
+    """``x_adv`` (final iterate), surrogate ``logits``/``predictions``/``success`` on it, ``iterations`` used per
+    sample, ``fooled_iters`` (n, B) and ``logits_iters`` (n, B, K) on the iterate entering each iteration, and
+    ``trace`` (per-iteration arrays, only when requested)."""
+
+    x_adv: jax.Array
+    logits: jax.Array
+    predictions: jax.Array
+    success: jax.Array
+    iterations: jax.Array
+    fooled_iters: jax.Array
+    logits_iters: jax.Array
+    trace: dict | None
+
+
+def _cross_entropy(logits, label):
+    return jax.nn.logsumexp(logits) - logits[label]
+
+
+def _one_model(cfg: TASARConfig, theta, z):
+    """One appended model (a head draw) on one sample's base logits z (K,) or (z_J, z_B)."""
+    if isinstance(z, tuple):
+        return H.appended_logits_two_stream(theta[0], theta[1], z[0], z[1],
+                                            bone_head_sees_joint=cfg.bone_head_sees_joint)
+    return H.appended_logits(theta, z)
+
+
+def _two_stream(posterior) -> bool:
+    return not isinstance(posterior, H.Posterior)
+
+
+def _heads(posterior):
+    return tuple(p.heads for p in posterior) if _two_stream(posterior) else posterior.heads
+
+
+def _num_heads(posterior) -> int:
+    return jax.tree.leaves(_heads(posterior))[0].shape[0]
+
+
+def _draw(cfg: TASARConfig, key, posterior):
+    """S draws of every head, leaves (S·K, ...); two-stream posteriors are (joint, bone) pairs."""
+    def one(k, p):
+        draws = H.sample_heads(k, p, cfg.samples_per_head, scale=cfg.scale, beta=cfg.beta)
+        return jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), draws)
+    if _two_stream(posterior):
+        return tuple(one(jax.random.fold_in(key, i), p) for i, p in enumerate(posterior))
+    return one(key, posterior)
+
+
+def _sample_losses(cfg: TASARConfig, stacked_heads, draws, z_b, y_b):
+    """(ensemble objective, posterior objective summed over draws, ensemble logits) of one sample."""
+    sign = 1.0 if cfg.targeted else -1.0
+    ensemble = jnp.sum(jax.vmap(_one_model, in_axes=(None, 0, None))(cfg, stacked_heads, z_b), axis=0)
+    post = jax.vmap(lambda th: _cross_entropy(_one_model(cfg, th, z_b), y_b))(draws)
+    return sign * _cross_entropy(ensemble, y_b), sign * jnp.sum(post), ensemble
+
+
+def _cotangents(cfg: TASARConfig, posterior, z, labels, draws):
+    """Stacked cotangents (2, B, K) [or pairs for two streams]: u_ens and u_post, plus the surrogate logits."""
+    draw_axis = None if cfg.shared_draws else 0
+
+    def objectives(z):
+        ens, post, logits = jax.vmap(_sample_losses, in_axes=(None, None, draw_axis, 0, 0))(
+            cfg, _heads(posterior), draws, z, labels)
+        return (jnp.sum(ens), jnp.sum(post)), logits
+
+    _, pullback, logits = jax.vjp(objectives, z, has_aux=True)
+    (u_ens,) = pullback((jnp.ones(()), jnp.zeros(())))
+    (u_post,) = pullback((jnp.zeros(()), jnp.ones(())))
+    stacked = jax.tree.map(lambda a, b: jnp.stack([a, b]), u_ens, u_post)
+    return stacked, logits
+
+
+def motion_term(g, ar1, ar2):
+    """``a[:, :, τ] = AR1[τ]·g[τ+1] + AR2[τ]·g[τ+2]`` along time (axis 2), g = 0 beyond the last frame."""
+    pad = [(0, 0)] * g.ndim
+    pad[2] = (0, 2)
+    gp = jnp.pad(g, pad)
+    t = g.shape[2]
+    return ar1.astype(g.dtype) * gp[:, :, 1:t + 1] + ar2.astype(g.dtype) * gp[:, :, 2:t + 2]
+
+
+def init(x0) -> TASARState:
+    """The state entering iteration 0: ``x = x0``, zero running sums, every sample active."""
+    b = x0.shape[0]
+    zeros = jnp.zeros_like(x0)
+    return TASARState(x0, zeros, zeros, jnp.ones((b,), bool), jnp.zeros((b,), jnp.int32))
+
+
+def gradients(cfg: TASARConfig, apply_fn: Callable, params, posterior, x, labels, key, indices):
+    """One surrogate forward + one batched backward: ``(g, Σ_{k,s} posterior gradients, surrogate logits)``.
+
+    ``g = ∇_x ℓ(Σ_k head_k(f(x)))`` and the posterior sum come from one ``jax.vjp`` of ``f`` pulled back along the
+    two stacked cotangents (vmapped), never one network pass per posterior draw (reference.md §8).
+    """
+    if cfg.shared_draws:
+        draws = _draw(cfg, key, posterior)
+    else:
+        sample_keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, indices)
+        draws = jax.vmap(lambda k: _draw(cfg, k, posterior))(sample_keys)
+    z, pullback = jax.vjp(lambda x_: apply_fn(params, x_), x)
+    cot, logits = _cotangents(cfg, posterior, z, labels, draws)
+    (grads,) = jax.vmap(pullback)(cot)
+    return grads[0], grads[1], logits
+
+
+def update(cfg: TASARConfig, state: TASARState, x0, labels, g, post_grad, logits, ar, num_heads: int):
+    """The rest of an iteration (§4.7 steps 2–5) from the raw gradients: running sums, normalisation, step,
+    projection and early stopping. Returns the new state and the per-iteration intermediates."""
+    a = motion_term(g, *ar) if ar is not None else jnp.zeros_like(g)
+    momentum = g + cfg.momentum_decay * state.momentum + a
+    posterior_sum = cfg.posterior_decay * state.posterior_sum + post_grad
+    f = posterior_sum / (num_heads * cfg.samples_per_head)
+    f_hat, c_hat = common.mean_abs_normalise(f), common.mean_abs_normalise(momentum)
+    direction = cfg.posterior_weight * f_hat + cfg.motion_weight * c_hat if cfg.temporal else f_hat
+    x_pre = state.x - cfg.step * direction
+    x_new = common.project_linf(x_pre, x0, cfg.epsilon)
+
+    fooled = common.fooled(jnp.argmax(logits, -1), labels, cfg.targeted)
+    active = state.active & ~common.group_all(fooled, cfg.group_size)
+    keep = active.reshape((-1,) + (1,) * (x0.ndim - 1))
+    new_state = TASARState(jnp.where(keep, x_new, state.x), jnp.where(keep, posterior_sum, state.posterior_sum),
+                           jnp.where(keep, momentum, state.momentum), active, state.iterations + active)
+    trace = {"logits": logits, "fooled": fooled, "g": g, "ar_term": a, "C": momentum, "S": posterior_sum,
+             "F_hat": f_hat, "C_hat": c_hat, "x_pre_projection": x_pre, "x_next": new_state.x}
+    return new_state, trace
+
+
+def step(cfg: TASARConfig, apply_fn: Callable, params, posterior, x0, labels, ar, key, indices,
+         state: TASARState, t):
+    """One TASAR iteration for the whole batch (iteration t draws with ``fold_in(key, t)``)."""
+    g, post_grad, logits = gradients(cfg, apply_fn, params, posterior, state.x, labels,
+                                     jax.random.fold_in(key, t), indices)
+    return update(cfg, state, x0, labels, g, post_grad, logits, ar, _num_heads(posterior))
+
+
+@functools.partial(jax.jit, static_argnames=("apply_fn", "config", "trace"))
+def _run(apply_fn, params, posterior, x0, labels, ar, key, indices, config, trace):
+    def body(state, t):
+        state, tr = step(config, apply_fn, params, posterior, x0, labels, ar, key, indices, state, t)
+        return state, tr if trace else {"logits": tr["logits"], "fooled": tr["fooled"]}
+
+    final, traces = jax.lax.scan(body, init(x0), jnp.arange(config.iterations))
+    z = apply_fn(params, final.x)
+    logits = jax.vmap(lambda z_b: jnp.sum(jax.vmap(_one_model, in_axes=(None, 0, None))(
+        config, _heads(posterior), z_b), axis=0))(z)
+    preds = jnp.argmax(logits, -1)
+    return TASARResult(final.x, logits, preds, common.fooled(preds, labels, config.targeted), final.iterations,
+                       traces["fooled"], traces["logits"], traces if trace else None)
+
+
+def tasar_attack(apply_fn: Callable, params: Any, posterior, x, labels, key, config: TASARConfig = TASARConfig(), *,
+                 ar1=None, ar2=None, indices=None, trace: bool = False) -> TASARResult:
+    """Attacks the batch ``x`` (N, 3, T, V, M) with labels (true classes, or targets if ``config.targeted``).
+
+    Args:
+      apply_fn, params: the frozen surrogate as a pure function (``common.surrogate_from_model``): logits (N, K),
+        or ``(z_J, z_B)`` for a two-stream ensemble.
+      posterior: ``heads.Posterior`` (stacked bayesianTrain heads + SWAG moments); a ``(joint, bone)`` pair of them
+        for a two-stream surrogate.
+      key: PRNG key; iteration t draws from ``fold_in(key, t)`` (shared) or ``fold_in(fold_in(key, t), indices[i])``.
+      ar1, ar2: motion coefficients (N, 3, T, V, M) or (N, 3, T, V); needed when ``config.temporal``.
+      indices: global sample indices (default ``arange(N)``) so that draws do not depend on the batching.
+      trace: also return every per-iteration intermediate (g, ar_term, C, S, F_hat, C_hat, x_pre_projection, x_next).
+    """
+    x = jnp.asarray(x, jnp.float32)
+    labels = jnp.asarray(labels, jnp.int32)
+    if config.temporal and ar1 is None:
+        raise ValueError("the temporal attack needs the AR1/AR2 motion coefficients (or temporal=False)")
+    ar = None
+    if ar1 is not None:
+        ar = tuple(jnp.asarray(a)[..., None] if jnp.ndim(a) == x.ndim - 1 else jnp.asarray(a) for a in (ar1, ar2))
+        if any(a.shape != x.shape for a in ar):
+            raise ValueError(f"AR1/AR2 shapes {[a.shape for a in ar]} do not match the batch {x.shape}")
+    indices = jnp.arange(x.shape[0]) if indices is None else jnp.asarray(indices)
+    return _run(apply_fn, params, posterior, x, labels, ar, key, indices, config, trace)
+
+
+def fool_rates(fooled_iters) -> jax.Array:
+    """Batch fool rate (%) per iteration, upstream's bookkeeping (before each iteration's update)."""
+    return 100.0 * jnp.mean(fooled_iters.astype(jnp.float32), axis=-1)
