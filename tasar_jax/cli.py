@@ -98,6 +98,19 @@ def _posttrain(args) -> None:
                   f"→ {r['file']}")
 
 
+def _attack(args) -> None:
+    from tasar_jax import pipeline
+    from tasar_jax.attacks import tasar
+
+    make = tasar.TASARConfig.upstream if args.upstream else tasar.TASARConfig
+    config = make(iterations=args.iterations, epsilon=args.epsilon, step=args.step,
+                  samples_per_head=args.samples_per_head, scale=args.scale, temporal=not args.no_temporal)
+    r = pipeline.attack_tasar(args.model, args.data, args.out, posterior_path=args.posterior,
+                              motion_path=args.motion, config=config, batch_size=args.batch_size, seed=args.seed)
+    console.print(f"TASAR white-box success {r['success_rate']:.1%} on {r['num_samples']} samples, "
+                  f"{r['seconds_per_example'] * 1e3:.1f} ms per example, max |δ| {r['max_linf']:.4f} → {r['file']}")
+
+
 def _motion(args) -> None:
     import numpy as np
 
@@ -220,6 +233,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference-quirks", action="store_true", help="upstream's SG-AdaHMC and SWAG bookkeeping")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_posttrain)
+
+    p = sub.add_parser("attack", help="transfer attack with a post-trained surrogate (TASAR)")
+    p.add_argument("--method", default="tasar", choices=["tasar"])
+    p.add_argument("--model", required=True, help="surrogate checkpoint directory")
+    p.add_argument("--data", default=None, help="samples to attack (default: <model>/adClassTrain.npz)")
+    p.add_argument("--posterior", default=None, help="default: <model>/posterior.npz")
+    p.add_argument("--motion", default=None, help="AR1/AR2 cache (default: beside the data file)")
+    p.add_argument("--out", default=None, help="default: <model>/tasar_adv.npz")
+    p.add_argument("--iterations", type=int, default=200)
+    p.add_argument("--epsilon", type=float, default=0.01)
+    p.add_argument("--step", type=float, default=0.01)
+    p.add_argument("--samples-per-head", type=int, default=20)
+    p.add_argument("--scale", type=float, default=1.5)
+    p.add_argument("--no-temporal", action="store_true", help="without the motion-dynamics term")
+    p.add_argument("--upstream", action="store_true", help="upstream's per-batch early stop and shared draws")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_attack)
 
     p = sub.add_parser("motion", help="TASAR motion dynamics: time-varying AR coefficients AR1/AR2 (tvReg tvAR)")
     p.add_argument("--out", required=True, type=pathlib.Path, help=".npz to write (ar1, ar2: (N, 3, T, V, M) float64)")

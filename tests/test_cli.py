@@ -123,3 +123,16 @@ def test_posttrain_writes_a_posterior(workdir, capsys):
     posterior, meta = load_posterior(workdir / "posterior.npz")
     assert posterior.heads.w1.shape == (2, 65, 65) and meta["dataset"] == "hdm05" and meta["num_heads"] == 2
     assert np.isfinite(posterior.sqmean.w1).all()
+
+
+def test_attack_tasar_end_to_end(workdir, capsys):
+    from tasar_jax.attacks.common import load_adversarial
+
+    assert run("gather", "--model", workdir / "ck", "--data", workdir / "data") == 0
+    assert run("posttrain", "--model", workdir / "ck", "--data", workdir / "data", "--epochs", 1,
+               "--swa-n", 2, "--heads", 2) == 0
+    assert run("attack", "--method", "tasar", "--model", workdir / "ck", "--iterations", 3,
+               "--samples-per-head", 2, "--batch-size", 3) == 0
+    assert "white-box success" in capsys.readouterr().out
+    adv = load_adversarial(workdir / "ck" / "tasar_adv.npz")
+    assert np.abs(adv.x_adv - adv.x).max() <= 0.01 + 1e-6 and np.isfinite(adv.x_adv).all()
