@@ -38,7 +38,7 @@ from flax import nnx
 
 from tasar_jax.data import layouts
 from tasar_jax.models import graph, streams
-from tasar_jax.models.layers import Constant, batch_norm
+from tasar_jax.models.layers import Constant, batch_norm, residual_branch, residual_mode
 
 UPSTREAM_CHANNELS = (64, 64, 64, 64, 128, 128, 128, 256, 256, 256)
 UPSTREAM_STRIDES = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)
@@ -190,18 +190,12 @@ class TCNGCNUnit(nnx.Module):
     def __init__(self, in_channels, out_channels, num_nodes, temporal_kernel, stride, residual, *, rngs):
         self.gcn1 = UnitGCN(in_channels, out_channels, num_nodes, rngs=rngs)
         self.tcn1 = UnitTCN(out_channels, out_channels, temporal_kernel, stride, rngs=rngs)
-        self.residual_mode = "none" if not residual else (
-            "identity" if in_channels == out_channels and stride == 1 else "conv")
+        self.residual_mode = residual_mode(residual, in_channels, out_channels, stride)
         if self.residual_mode == "conv":
             self.residual = UnitTCN(in_channels, out_channels, 1, stride, rngs=rngs)
 
     def __call__(self, x, adjacency):
-        if self.residual_mode == "none":
-            res = 0.0
-        elif self.residual_mode == "identity":
-            res = x
-        else:
-            res = self.residual(x)
+        res = residual_branch(self.residual_mode, x, lambda h: self.residual(h))
         return jax.nn.relu(self.tcn1(self.gcn1(x, adjacency)) + res)
 
 

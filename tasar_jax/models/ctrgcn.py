@@ -43,7 +43,7 @@ from flax import linen, nnx
 
 from tasar_jax.data import layouts
 from tasar_jax.models import graph
-from tasar_jax.models.layers import Constant, batch_norm
+from tasar_jax.models.layers import Constant, batch_norm, residual_branch, residual_mode
 
 UPSTREAM_CHANNEL_FACTORS = (1, 1, 1, 1, 2, 2, 2, 4, 4, 4)
 UPSTREAM_STRIDES = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)
@@ -245,18 +245,12 @@ class TCNGCNUnit(nnx.Module):
     def __init__(self, in_channels, out_channels, adjacency, config: Config, *, stride=1, residual=True, rngs):
         self.gcn1 = UnitGCN(in_channels, out_channels, adjacency, config.adaptive, rngs=rngs)
         self.tcn1 = MultiScaleTemporalConv(out_channels, stride, config.temporal_kernel, config.dilations, rngs=rngs)
-        self.residual_mode = "none" if not residual else (
-            "identity" if in_channels == out_channels and stride == 1 else "conv")
+        self.residual_mode = residual_mode(residual, in_channels, out_channels, stride)
         if self.residual_mode == "conv":
             self.residual = ConvBN(in_channels, out_channels, stride=stride, rngs=rngs)
 
     def __call__(self, x):
-        if self.residual_mode == "none":
-            res = 0.0
-        elif self.residual_mode == "identity":
-            res = x
-        else:
-            res = self.residual(x)
+        res = residual_branch(self.residual_mode, x, lambda h: self.residual(h))
         return jax.nn.relu(self.tcn1(self.gcn1(x)) + res)
 
 

@@ -35,6 +35,20 @@ def conv2d(in_features, out_features, kernel_size, *, strides=(1, 1), padding=((
     return nnx.Conv(in_features, out_features, kernel_size, strides=strides, padding=padding, rngs=rngs)
 
 
+def residual_mode(enabled: bool, in_channels: int, out_channels: int, stride: int) -> str:
+    """Upstream's residual choice: ``none`` (disabled), ``identity`` (shape kept) or ``conv`` (projection)."""
+    if not enabled:
+        return "none"
+    return "identity" if in_channels == out_channels and stride == 1 else "conv"
+
+
+def residual_branch(mode: str, x, projection):
+    """The residual branch for ``mode``: 0, ``x`` itself, or ``projection(x)``."""
+    if mode == "none":
+        return 0.0
+    return x if mode == "identity" else projection(x)
+
+
 def num_parameters(model: nnx.Module) -> int:
     """Number of trainable parameters, as torch counts ``model.parameters()``."""
     return int(sum(np.prod(p.shape) for p in jax.tree.leaves(nnx.state(model, nnx.Param))))

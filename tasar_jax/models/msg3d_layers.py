@@ -18,7 +18,7 @@ import numpy as np
 from flax import nnx
 
 from tasar_jax.data import layouts
-from tasar_jax.models.layers import Constant, batch_norm, conv2d
+from tasar_jax.models.layers import Constant, batch_norm, conv2d, residual_branch, residual_mode
 
 # -------- graphs
 
@@ -190,7 +190,7 @@ class MultiScaleTemporalConv(nnx.Module):
             [TemporalBranch("dilated", in_channels, bc, stride, d, rngs=rngs) for d in dilations]
             + [TemporalBranch("pool", in_channels, bc, stride, rngs=rngs),
                TemporalBranch("pointwise", in_channels, bc, stride, rngs=rngs)])
-        self.residual_mode = "identity" if in_channels == out_channels and stride == 1 else "conv"
+        self.residual_mode = residual_mode(True, in_channels, out_channels, stride)
         if self.residual_mode == "conv":
             self.residual_conv = conv2d(in_channels, out_channels, (1, 1), strides=(stride, 1), rngs=rngs)
             self.residual_bn = batch_norm(out_channels, rngs=rngs)
@@ -202,7 +202,7 @@ class MultiScaleTemporalConv(nnx.Module):
         bias = jnp.concatenate([b.conv_in.bias[...] for b in self.branches])
         projected = jnp.split(x @ kernel + bias, len(kernels), axis=-1)
         out = jnp.concatenate([b(p) for b, p in zip(self.branches, projected)], axis=-1)
-        res = x if self.residual_mode == "identity" else self.residual_bn(self.residual_conv(x))
+        res = residual_branch(self.residual_mode, x, lambda h: self.residual_bn(self.residual_conv(h)))
         out = out + res
         return jax.nn.relu(out) if self.activation else out
 

@@ -18,7 +18,7 @@ from flax import nnx
 
 from tasar_jax.data import layouts
 from tasar_jax.models import graph
-from tasar_jax.models.layers import Buffer, batch_norm, conv2d
+from tasar_jax.models.layers import Buffer, batch_norm, conv2d, residual_branch, residual_mode
 
 UPSTREAM_CHANNELS = (64, 64, 64, 64, 128, 128, 128, 256, 256, 256)
 UPSTREAM_STRIDES = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)
@@ -85,19 +85,13 @@ class STGCNBlock(nnx.Module):
             rngs=rngs)
         self.tcn_bn_out = batch_norm(out_channels, rngs=rngs)
         self.dropout = nnx.Dropout(dropout)
-        self.residual_mode = "none" if not residual else (
-            "identity" if in_channels == out_channels and stride == 1 else "conv")
+        self.residual_mode = residual_mode(residual, in_channels, out_channels, stride)
         if self.residual_mode == "conv":
             self.residual_conv = conv2d(in_channels, out_channels, (1, 1), strides=(stride, 1), rngs=rngs)
             self.residual_bn = batch_norm(out_channels, rngs=rngs)
 
     def __call__(self, x, adjacency, rng_key=None):
-        if self.residual_mode == "none":
-            res = 0.0
-        elif self.residual_mode == "identity":
-            res = x
-        else:
-            res = self.residual_bn(self.residual_conv(x))
+        res = residual_branch(self.residual_mode, x, lambda h: self.residual_bn(self.residual_conv(h)))
         y = self.gcn(x, adjacency)
         y = self.tcn_conv(jax.nn.relu(self.tcn_bn_in(y)))
         y = self.dropout(self.tcn_bn_out(y), rngs=rng_key)
