@@ -39,11 +39,7 @@ def ntu_spatial_graph() -> np.ndarray:
     """(3, 25, 25) float64: identity, column-normalised inward and outward NTU adjacency.
 
     Same construction as upstream ``tools.get_spatial_graph``; ``PA`` stores it as float32."""
-    inward = layouts.NTU_EDGES
-    outward = tuple((j, i) for i, j in inward)
-    v = layouts.NUM_JOINTS
-    return np.stack([np.eye(v), graph.normalize_digraph(graph.edge2mat(inward, v)),
-                     graph.normalize_digraph(graph.edge2mat(outward, v))])
+    return graph.directed_spatial_graph(layouts.NTU_EDGES, layouts.NUM_JOINTS)
 
 
 def scaled_channels(width: float) -> tuple[int, ...]:

@@ -116,12 +116,7 @@ def graph_edges(layout: str, hdm05_graph: str = "upstream_shifted") -> tuple[tup
 
 def spatial_graph(layout: str, hdm05_graph: str = "upstream_shifted") -> np.ndarray:
     """``stack(I, norm(inward), norm(outward))`` (``tools.get_spatial_graph``), float32, shape (3, V, V)."""
-    inward = graph_edges(layout, hdm05_graph)
-    outward = tuple((j, i) for i, j in inward)
-    v = layouts.NUM_JOINTS
-    a = np.stack([np.eye(v), graph.normalize_digraph(graph.edge2mat(inward, v)),
-                  graph.normalize_digraph(graph.edge2mat(outward, v))])
-    return a.astype(np.float32)
+    return graph.directed_spatial_graph(graph_edges(layout, hdm05_graph), layouts.NUM_JOINTS).astype(np.float32)
 
 
 def _conv(in_channels, out_channels, kernel=(1, 1), *, stride=1, kernel_init=_kaiming_fan_out, rngs):

@@ -95,12 +95,7 @@ def ntu_spatial_graph() -> np.ndarray:
 
     Inward edges are the (child, parent) pairs; ``A[j, i] = 1`` for a pair (i, j), columns normalised.
     """
-    num_nodes = layouts.NUM_JOINTS
-    inward = layouts.NTU_EDGES
-    outward = tuple((j, i) for i, j in inward)
-    a = np.stack([np.eye(num_nodes), graph.normalize_digraph(graph.edge2mat(inward, num_nodes)),
-                  graph.normalize_digraph(graph.edge2mat(outward, num_nodes))])
-    return a.astype(np.float32)
+    return graph.directed_spatial_graph(layouts.NTU_EDGES, layouts.NUM_JOINTS).astype(np.float32)
 
 
 def _normal_around_one(key, shape, dtype=jnp.float32):

@@ -38,6 +38,16 @@ def hop_distance(num_nodes: int, edges, max_hop: int = 1) -> np.ndarray:
     return dist
 
 
+def directed_spatial_graph(inward_edges, num_nodes: int) -> np.ndarray:
+    """``stack(I, norm(inward), norm(outward))`` (upstream ``tools.get_spatial_graph``), float64 (3, V, V).
+
+    Used by CTR-GCN, FR-Head and 2s-AGCN; inward edges are (child, parent) pairs.
+    """
+    outward = tuple((j, i) for i, j in inward_edges)
+    return np.stack([np.eye(num_nodes), normalize_digraph(edge2mat(inward_edges, num_nodes)),
+                     normalize_digraph(edge2mat(outward, num_nodes))])
+
+
 def stgcn_spatial_graph(layout: str, max_hop: int = 1) -> np.ndarray:
     """ST-GCN's "spatial" partition (root, centripetal, centrifugal), shape (1 + 2·max_hop, V, V).
 
