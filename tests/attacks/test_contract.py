@@ -1,0 +1,95 @@
+"""The contract every registered baseline attack keeps, on a tiny surrogate: the ε-ball, finite iterates,
+determinism, independence from the batch composition, targeted mode, and the driver's early stop."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tasar_jax.attacks import base, fgsm, registry
+
+T, V, K, N = 8, 25, 5, 4
+ITERS = 4
+SINGLE = [n for n, e in registry.ATTACKS.items() if e.needs == "surrogate"]
+MULTI = [n for n, e in registry.ATTACKS.items() if e.needs == "surrogates"]
+
+
+def _apply(p, x):
+    return jnp.tanh(x.reshape(x.shape[0], -1) @ p["w"]) @ p["v"]
+
+
+def _surrogate(seed=0):
+    rng = np.random.default_rng(seed)
+    return base.Surrogate(_apply, {"w": jnp.asarray(rng.normal(0, 0.3, (3 * T * V, 16)), jnp.float32),
+                                   "v": jnp.asarray(rng.normal(0, 1.0, (16, K)), jnp.float32)})
+
+
+def _attack(name, **kw):
+    arg = [_surrogate(0), _surrogate(1)] if name in MULTI else _surrogate(0)
+    return registry.constructor(name)(arg, iterations=ITERS, **kw)
+
+
+def _batch(n=N, seed=0, amplitude=1.0):
+    rng = np.random.default_rng(seed)
+    return amplitude * jnp.asarray(rng.uniform(-0.5, 0.5, (n, 3, T, V, 1)), jnp.float32)
+
+
+def _labels(x):
+    return jnp.argmax(_apply(_surrogate(0).params, x), -1)
+
+
+@settings(max_examples=6, deadline=None)
+@given(name=st.sampled_from(SINGLE + MULTI), seed=st.integers(0, 2**16), amplitude=st.sampled_from([0.0, 1.0, 50.0]),
+       targeted=st.booleans())
+def test_iterates_stay_in_the_eps_ball_and_finite(name, seed, amplitude, targeted):
+    x = _batch(seed=seed, amplitude=amplitude)
+    labels = jnp.asarray(np.random.default_rng(seed).integers(0, K, N), jnp.int32)
+    r = _attack(name, targeted=targeted).run(jax.random.key(seed), x, labels)
+    assert np.isfinite(np.asarray(r.x_adv)).all() and np.isfinite(np.asarray(r.logits)).all()
+    assert np.abs(np.asarray(r.x_adv) - np.asarray(x)).max() <= 0.01 * (1 + 1e-6) + 1e-6
+
+
+@pytest.mark.parametrize("name", SINGLE + MULTI)
+def test_deterministic_and_independent_of_the_batch(name):
+    atk, x = _attack(name), _batch()
+    labels = _labels(x)
+    full, again = atk.run(jax.random.key(7), x, labels), atk.run(jax.random.key(7), x, labels)
+    part = atk.run(jax.random.key(7), x[2:], labels[2:], indices=jnp.arange(2, 4))
+    np.testing.assert_array_equal(full.x_adv, again.x_adv)
+    np.testing.assert_allclose(part.x_adv, full.x_adv[2:], atol=1e-6)
+    assert full.fooled_iters.shape == (ITERS, N) and full.iterations.shape == (N,)
+
+
+@pytest.mark.parametrize("name", SINGLE + MULTI)
+def test_untargeted_and_targeted_attacks_move_the_surrogate(name):
+    x = _batch(seed=3)
+    labels = _labels(x)
+    untargeted = _attack(name, epsilon=0.5, step_size=0.1).run(jax.random.key(0), x, labels)
+    assert float(np.mean(np.asarray(untargeted.success))) >= 0.5, name
+    targets = (labels + 1) % K
+    targeted = _attack(name, epsilon=0.5, step_size=0.1, targeted=True).run(jax.random.key(0), x, targets)
+    before = _apply(_surrogate(0).params, x)
+    after = targeted.logits if name in SINGLE else _apply(_surrogate(0).params, targeted.x_adv)
+    gain = jnp.take_along_axis(after - before, targets[:, None], 1)[:, 0]
+    assert float(jnp.mean(gain)) > 0, name
+
+
+def test_group_early_stop_freezes_fooled_groups():
+    x = _batch()
+    labels = _labels(x).at[0].add(1) % K  # sample 0 is "fooled" from the start
+    atk = fgsm.IFGSM(_surrogate(), iterations=ITERS, group_size=1)
+    r = atk.run(jax.random.key(0), x, labels)
+    np.testing.assert_array_equal(r.x_adv[0], x[0])
+    assert int(r.iterations[0]) == 0 and np.asarray(r.fooled_iters)[0, 0]
+
+
+def test_bad_input_is_refused():
+    atk = fgsm.IFGSM(_surrogate(), iterations=1)
+    with pytest.raises(ValueError, match="layout"):
+        atk(jax.random.key(0), jnp.zeros((2, 3, T, V)), jnp.zeros(2, jnp.int32))
+    with pytest.raises(ValueError, match="NaN"):
+        atk(jax.random.key(0), _batch().at[0, 0, 0, 0, 0].set(jnp.nan), jnp.zeros(N, jnp.int32))
+    with pytest.raises(TypeError, match="twice"):
+        fgsm.IFGSM(_surrogate(), eps=0.1, epsilon=0.2)
