@@ -103,7 +103,7 @@ def _attack(args) -> None:
     from tasar_jax.attacks import tasar
 
     make = tasar.TASARConfig.upstream if args.upstream else tasar.TASARConfig
-    config = make(iterations=args.iterations, epsilon=args.epsilon, step=args.step,
+    config = make(iterations=args.iterations, epsilon=args.epsilon, step_size=args.step,
                   samples_per_head=args.samples_per_head, scale=args.scale, temporal=not args.no_temporal)
     r = pipeline.attack_tasar(args.model, args.data, args.out, posterior_path=args.posterior,
                               motion_path=args.motion, config=config, batch_size=args.batch_size, seed=args.seed)

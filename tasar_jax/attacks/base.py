@@ -148,6 +148,8 @@ def check_batch(x, labels, num_classes: int | None = None):
         raise ValueError(f"attacks take x in the layout (N, 3, T, V, M); got shape {x.shape}")
     if labels.shape != (x.shape[0],):
         raise ValueError(f"labels must have shape ({x.shape[0]},), got {labels.shape}")
+    if isinstance(x, jax.core.Tracer) or isinstance(labels, jax.core.Tracer):
+        return x, labels  # values are unknown while tracing: the caller checks concrete inputs
     if not bool(jnp.all(jnp.isfinite(x))):
         raise ValueError("x contains NaN or inf")
     if num_classes is not None and bool(jnp.any((labels < 0) | (labels >= num_classes))):
@@ -182,4 +184,4 @@ class Attack:
         return self.run(key, x, labels, **kwargs).x_adv
 
     def __repr__(self) -> str:
-        return f"{type(self.spec).__name__}({self.spec.config})"
+        return f"{type(self).__name__}({self.config})"

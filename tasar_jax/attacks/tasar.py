@@ -20,32 +20,25 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from tasar_jax.attacks import common
+from tasar_jax.attacks import base, common
 from tasar_jax.posterior import heads as H
 
 
 @dataclasses.dataclass(frozen=True)
-class TASARConfig:
+class TASARConfig(base.AttackConfig):
     """Attack hyper-parameters (defaults: upstream's README run, reference §4.8).
 
-    Attributes:
-      iterations: attack iterations (upstream ``--epochs``, README 200).
-      epsilon: L∞ radius around the clean input (``-cp``). step: step size α (hard-coded 0.01 upstream).
+    Attributes (besides ``base.AttackConfig``'s iterations, epsilon, step_size, targeted, group_size):
       samples_per_head: posterior draws S per appended head (20). scale, beta: posterior std multiplier and jitter.
       posterior_weight, motion_weight: weights of F̂ and Ĉ in the temporal update (0.8 / 0.2).
       posterior_decay, momentum_decay: factors of the running sums S and Mom (§7.28: 1 = upstream's cumulative sums,
         which is also the paper's reconstructed algorithm; 0 resets S each iteration, i.e. a plain MC average).
-      temporal: add the motion term (upstream ``--temporal``). targeted: targeted attack (labels are targets).
-      group_size: early stop by groups of consecutive batch positions: a group freezes once all its samples are
-        fooled (8 with batch 8 = upstream's per-batch break); None runs every iteration for every sample.
+      temporal: add the motion term (upstream ``--temporal``). group_size 8 with batch 8 = upstream's per-batch break.
       shared_draws: True = one set of posterior draws per iteration shared by the batch (upstream); False = draws
         per sample, keyed by its global index (results independent of the batch composition).
       bone_head_sees_joint: two-stream surrogates only, §7.15 (True = upstream's bug).
     """
 
-    iterations: int = 200
-    epsilon: float = 0.01
-    step: float = 0.01
     samples_per_head: int = 20
     scale: float = 1.5
     beta: float = 1e-30
@@ -54,8 +47,6 @@ class TASARConfig:
     posterior_decay: float = 1.0
     momentum_decay: float = 1.0
     temporal: bool = True
-    targeted: bool = False
-    group_size: int | None = None
     shared_draws: bool = False
     bone_head_sees_joint: bool = False
 
@@ -191,7 +182,7 @@ def update(cfg: TASARConfig, state: TASARState, x0, labels, g, post_grad, logits
     f = posterior_sum / (num_heads * cfg.samples_per_head)
     f_hat, c_hat = common.mean_abs_normalise(f), common.mean_abs_normalise(momentum)
     direction = cfg.posterior_weight * f_hat + cfg.motion_weight * c_hat if cfg.temporal else f_hat
-    x_pre = state.x - cfg.step * direction
+    x_pre = state.x - cfg.step_size * direction
     x_new = common.project_linf(x_pre, x0, cfg.epsilon)
 
     fooled = common.fooled(jnp.argmax(logits, -1), labels, cfg.targeted)
@@ -241,8 +232,7 @@ def tasar_attack(apply_fn: Callable, params: Any, posterior, x, labels, key, con
       indices: global sample indices (default ``arange(N)``) so that draws do not depend on the batching.
       trace: also return every per-iteration intermediate (g, ar_term, C, S, F_hat, C_hat, x_pre_projection, x_next).
     """
-    x = jnp.asarray(x, jnp.float32)
-    labels = jnp.asarray(labels, jnp.int32)
+    x, labels = base.check_batch(x, labels)
     if config.temporal and ar1 is None:
         raise ValueError("the temporal attack needs the AR1/AR2 motion coefficients (or temporal=False)")
     ar = None
@@ -252,6 +242,30 @@ def tasar_attack(apply_fn: Callable, params: Any, posterior, x, labels, key, con
             raise ValueError(f"AR1/AR2 shapes {[a.shape for a in ar]} do not match the batch {x.shape}")
     indices = jnp.arange(x.shape[0]) if indices is None else jnp.asarray(indices)
     return _run(apply_fn, params, posterior, x, labels, ar, key, indices, config, trace)
+
+
+class TASAR(base.Attack):
+    """TASAR bound to a surrogate (base logits, or ``(z_J, z_B)`` from ``Surrogate.from_model(m, streams=True)``)
+    and its appended-head posterior, with the shared attack interface; the motion coefficients travel as
+    per-sample ``extras={"ar1": ..., "ar2": ...}``. Keyword arguments are ``TASARConfig`` fields (or aliases)."""
+
+    def __init__(self, surrogate: base.Surrogate, posterior, **config):
+        super().__init__(surrogate, None)
+        self.posterior = posterior
+        self._config = TASARConfig(**base.canonical_kwargs(config))
+
+    @property
+    def config(self) -> TASARConfig:
+        return self._config
+
+    def run(self, key, x, labels, *, indices=None, extras: dict | None = None) -> base.AttackResult:
+        extras = extras or {}
+        unknown = set(extras) - {"ar1", "ar2"}
+        if unknown:
+            raise TypeError(f"TASAR takes the extras ar1 and ar2, not {sorted(unknown)}")
+        r = tasar_attack(self.surrogate.apply_fn, self.surrogate.params, self.posterior, x, labels, key,
+                         self._config, indices=indices, **extras)
+        return base.AttackResult(r.x_adv, r.logits, r.predictions, r.success, r.iterations, r.fooled_iters)
 
 
 def fool_rates(fooled_iters) -> jax.Array:

@@ -28,7 +28,8 @@ def _fixture_posterior(d):
 
 def _fixture_config(d):
     return tasar.TASARConfig.upstream(iterations=int(d["n_iter"]), scale=float(d["scale"]), samples_per_head=1,
-                                      temporal=bool(d["temporal"]), epsilon=float(d["clip"]), step=float(d["step"]))
+                                      temporal=bool(d["temporal"]), epsilon=float(d["clip"]),
+                                      step_size=float(d["step"]))
 
 
 @pytest.mark.parametrize("name", ["tasar_attack.npz", "tasar_attack_notemporal.npz"])
@@ -249,3 +250,16 @@ def test_upstream_transfer_files(upstream, tmp_path):
     for a, b in zip(adv, back):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(adversarial_io.read_pair(tmp_path / "transfer_adv_data.pt")[0], ref["data"])
+
+
+def test_attack_interface_wrapper_equals_the_function():
+    from tasar_jax.attacks import base, registry
+
+    x, params, post, (ar1, ar2) = _batch(), _tiny_params(), _posterior(), _ar()
+    labels = _labels(params, post, x)
+    atk = registry.constructor("tasar")(base.Surrogate(_tiny_apply, params), post, steps=3, samples_per_head=2)
+    assert atk.config == CFG_A
+    r = atk.run(jax.random.key(4), x, labels, extras={"ar1": ar1, "ar2": ar2})
+    np.testing.assert_array_equal(r.x_adv, _attack(x, labels, CFG_A, key=4).x_adv)
+    with pytest.raises(TypeError, match="extras"):
+        atk.run(jax.random.key(4), x, labels, extras={"motion": ar1})
