@@ -1,0 +1,167 @@
+"""Benchmark configuration: a TOML (or JSON) file or dict → frozen ``BenchmarkConfig``.
+
+A config names the dataset and where its data come from, the models to train (or existing checkpoints), which of
+them are surrogates and targets, and the attacks with their hyper-parameters::
+
+    name = "demo"
+    dataset = "hdm05"
+    seed = 0
+    surrogates = ["stgcn"]
+    targets = ["stgcn", "mlp"]
+
+    [data]                 # source = "synthetic" (generated into the run folder) or "root" (upstream layout)
+    source = "synthetic"
+    train_per_class = 40
+    test_per_class = 15
+
+    [train]                # TrainConfig overrides applied to every model's upstream recipe
+    epochs = 20
+
+    [models.stgcn]         # arch defaults to the table key; other keys are model-config overrides (width, ...)
+    width = 0.125
+    train = { learning_rate = 0.1 }
+    # checkpoint = "path"  # use a tasar-jax checkpoint (or an upstream .pth via the converter hook) instead
+
+    [attack]               # defaults of every attack (AttackConfig fields and runner settings)
+    iterations = 200
+    epsilon = 0.01
+    samples = 496          # the first N gathered samples are attacked (upstream: its first 31 batches)
+    batch_size = 16
+
+    [attacks.mifgsm]       # method defaults to the table key (a registry name); other keys are hyper-parameters
+    [attacks.ens]
+    method = "ensemble"
+    members = ["stgcn", "ctrgcn", "msg3d"]
+
+``[posttrain]`` (TASAR's PostTrainConfig fields plus ``num_heads``), ``[swag]`` (BA's fine-tuning config) and
+``[motion]`` (``bandwidth``, ``kernel`` of the tvAR fits) are passed through.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import tomllib
+from typing import Any, Mapping
+
+RUNNER_KEYS = ("method", "samples", "batch_size", "members", "label")  # attack keys that are not hyper-parameters
+MODEL_KEYS = ("arch", "train", "checkpoint", "bone_checkpoint", "seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    source: str = "synthetic"  # "synthetic" | "root"
+    root: str | None = None
+    train_per_class: int = 40
+    test_per_class: int = 15
+    train_file: str = "classTrain.npz"
+    test_file: str = "classTest.npz"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    arch: str
+    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # model config (width, ...)
+    train: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # TrainConfig overrides
+    checkpoint: str | None = None
+    bone_checkpoint: str | None = None
+    seed: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class AttackSpec:
+    name: str  # row label
+    method: str  # registry name
+    hyper: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    samples: int | None = None  # None: every gathered sample
+    batch_size: int = 16
+    members: tuple[str, ...] = ()
+
+    @property
+    def targeted(self) -> bool:
+        return bool(self.hyper.get("targeted", False))
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkConfig:
+    name: str
+    dataset: str
+    seed: int
+    data: DataSpec
+    models: Mapping[str, ModelSpec]
+    surrogates: tuple[str, ...]
+    targets: tuple[str, ...]
+    attacks: tuple[AttackSpec, ...]
+    posttrain: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    swag: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    motion: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    eval_batch_size: int = 256
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def read(source) -> dict:
+    """A config dict from a dict, a ``.toml`` or a ``.json`` file."""
+    if isinstance(source, Mapping):
+        return dict(source)
+    path = pathlib.Path(source)
+    if path.suffix == ".json":
+        return json.loads(path.read_text())
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
+def _model(name: str, raw: Mapping, train_defaults: Mapping, seed: int) -> ModelSpec:
+    raw = dict(raw)
+    unknown_train = raw.get("train", {})
+    return ModelSpec(name=name, arch=raw.get("arch", name),
+                     overrides={k: v for k, v in raw.items() if k not in MODEL_KEYS},
+                     train={**train_defaults, **unknown_train}, checkpoint=raw.get("checkpoint"),
+                     bone_checkpoint=raw.get("bone_checkpoint"), seed=raw.get("seed", seed))
+
+
+def _attack(name: str, raw: Mapping, defaults: Mapping) -> AttackSpec:
+    merged = {**defaults, **raw}
+    hyper = {k: v for k, v in merged.items() if k not in RUNNER_KEYS}
+    return AttackSpec(name=merged.get("label", name), method=merged.get("method", name).lower(), hyper=hyper,
+                      samples=merged.get("samples"), batch_size=int(merged.get("batch_size", 16)),
+                      members=tuple(merged.get("members", ())))
+
+
+def parse(source) -> BenchmarkConfig:
+    """Validated ``BenchmarkConfig`` from a dict or file (unknown model/attack names are errors here, not later)."""
+    from tasar_jax import models
+    from tasar_jax.attacks import registry
+    from tasar_jax.data import layouts
+
+    raw = read(source)
+    missing = [k for k in ("dataset", "surrogates", "targets", "attacks", "models") if k not in raw]
+    if missing:
+        raise ValueError(f"benchmark config lacks {missing}")
+    layouts.get_dataset(raw["dataset"])
+    seed = int(raw.get("seed", 0))
+    model_specs = {n: _model(n, m, raw.get("train", {}), seed) for n, m in raw["models"].items()}
+    for spec in model_specs.values():
+        models.entry(spec.arch)
+    attack_specs = tuple(_attack(n, a, raw.get("attack", {})) for n, a in raw["attacks"].items())
+    for spec in attack_specs:
+        registry.entry(spec.method)
+        unknown = [m for m in spec.members if m not in model_specs]
+        if unknown:
+            raise ValueError(f"attack {spec.name}: ensemble members {unknown} are not among the models")
+    for role in ("surrogates", "targets"):
+        unknown = [m for m in raw[role] if m not in model_specs]
+        if unknown:
+            raise ValueError(f"{role} {unknown} are not among the models {list(model_specs)}")
+    data = DataSpec(**raw.get("data", {}))
+    if data.source not in ("synthetic", "root") or (data.source == "root" and not data.root):
+        raise ValueError("data.source must be 'synthetic' or 'root' (with data.root set)")
+    return BenchmarkConfig(name=raw.get("name", "benchmark"), dataset=raw["dataset"], seed=seed, data=data,
+                           models=model_specs, surrogates=tuple(raw["surrogates"]), targets=tuple(raw["targets"]),
+                           attacks=attack_specs, posttrain=raw.get("posttrain", {}), swag=raw.get("swag", {}),
+                           motion=raw.get("motion", {}), eval_batch_size=int(raw.get("eval_batch_size", 256)),
+                           note=raw.get("note", ""))

@@ -1,0 +1,281 @@
+"""The benchmark runner: every attack from every surrogate, evaluated on every target, resumable.
+
+    result = run_benchmark("experiments/configs/hdm05.toml", "runs/hdm05")
+
+Stages, in order: data → models → per surrogate (gathered attack set, TASAR posterior, motion, BA SWAG) → attack
+cells (surrogate × attack: the adversarial set ``<run>/attacks/<surrogate>/<attack>.npz`` and its white-box and
+perturbation statistics) → evaluation cells (surrogate × attack × target) → reports (``results.json``,
+``results.csv``, ``results.md``, ``heatmap.png``; rebuilt from the records every time).
+
+Every stage writes atomically and then records completion (``store.Store``); a finished stage with an unchanged
+spec is never recomputed, so an interrupted run continues where it stopped. A cell whose attack or dependency
+cannot run here (a module not installed yet, a two-stream surrogate for TASAR) is reported as skipped with the
+reason and retried on the next run; every other error stops the run.
+
+Attacks run in fixed-size batches (the last one padded by repeating its last sample: one compilation), keyed by
+``fold_in(seed, crc32("<surrogate>/<attack>"))`` with per-sample keys from the global sample index, so results do
+not depend on the batch size (docs/decisions.md E6).
+"""
+
+from __future__ import annotations
+
+import inspect
+import pathlib
+import time
+import zlib
+
+import jax
+import numpy as np
+
+from tasar_jax import checkpoints
+from tasar_jax.attacks import base, common, registry
+from tasar_jax.benchmark import prepare
+from tasar_jax.benchmark.config import AttackSpec, BenchmarkConfig, parse
+from tasar_jax.benchmark.store import Store, to_json, write_json
+from tasar_jax.data import layouts
+from tasar_jax.evaluation import metrics, report
+
+
+class _Models:
+    """Checkpoints loaded once per run (eval-mode NNX models)."""
+
+    def __init__(self, records: dict):
+        self.records, self.cache = records, {}
+
+    def model(self, name: str):
+        if name not in self.cache:
+            self.cache[name] = checkpoints.load(self.records[name]["dir"])[0]
+        return self.cache[name]
+
+    def surrogate(self, name: str) -> base.Surrogate:
+        return base.Surrogate.from_model(self.model(name))
+
+
+def _constructor_args(cfg: BenchmarkConfig, attack: AttackSpec, ctor) -> dict:
+    """Hyper-parameters plus the dataset's skeleton where the constructor takes one (SMART/CIASA ``parents``)."""
+    hyper = dict(attack.hyper)
+    params = inspect.signature(ctor).parameters
+    if "parents" in params and "parents" not in hyper:
+        hyper["parents"] = layouts.get_dataset(cfg.dataset).parents
+    if "dataset" in params and "dataset" not in hyper:
+        hyper["dataset"] = cfg.dataset
+    return hyper
+
+
+def build_attack(cfg: BenchmarkConfig, attack: AttackSpec, surrogate: str, models: _Models, prep: dict):
+    """``(base.Attack, extras or None)`` for ``attack`` from ``surrogate``; raises ``prepare.Unavailable``."""
+    try:
+        ctor = registry.constructor(attack.method)
+    except (ImportError, AttributeError) as err:
+        raise prepare.Unavailable(f"attack {attack.method!r} is not available: {err}") from None
+    needs = registry.entry(attack.method).needs
+    hyper = _constructor_args(cfg, attack, ctor)
+    if needs == "surrogate":
+        return ctor(models.surrogate(surrogate), **hyper), None
+    if needs == "surrogates":
+        members = attack.members or cfg.surrogates
+        return ctor([models.surrogate(m) for m in members], **hyper), None
+    if needs == "swag":
+        from tasar_jax.posterior import full_swag
+
+        return ctor(models.surrogate(surrogate), full_swag.load_swag(prep["swag"]["file"])[0], **hyper), None
+    if needs == "posterior":
+        from tasar_jax.posterior import load_posterior
+
+        atk = ctor(models.surrogate(surrogate), load_posterior(prep["posterior"]["file"])[0], **hyper)
+        if "motion" not in prep:
+            return atk, None
+        from tasar_jax import motion
+
+        loaded = motion.load_motion(prep["motion"]["file"])
+        return atk, {"ar1": loaded["ar1"], "ar2": loaded["ar2"]}
+    raise prepare.Unavailable(f"attack {attack.method!r} needs {needs!r}, which the runner does not provide")
+
+
+def run_batched(atk, key, x, labels, batch_size: int, extras: dict | None = None):
+    """``atk.run`` over padded fixed-size batches; returns numpy (x_adv, predictions, success, max fool rate)."""
+    n = x.shape[0]
+    batch_size = max(1, min(batch_size, n))
+    parts, fool_rates = [], []
+    for start in range(0, n, batch_size):
+        idx = np.arange(start, start + batch_size)
+        take = np.minimum(idx, n - 1)
+        batch_extras = None if extras is None else {k: np.asarray(v[take], np.float32) for k, v in extras.items()}
+        result = atk.run(key, x[take], labels[take], indices=idx, extras=batch_extras)
+        keep = min(batch_size, n - start)
+        parts.append([np.asarray(a)[:keep] for a in (result.x_adv, result.predictions, result.success)])
+        fool_rates.append(np.asarray(result.fooled_iters)[:, :keep])
+    x_adv, predictions, success = (np.concatenate(p) for p in zip(*parts))
+    per_iteration = np.concatenate(fool_rates, axis=1).mean(axis=1) if fool_rates[0].size else np.zeros(1)
+    return x_adv, predictions, success, float(per_iteration.max())
+
+
+def attack_cell(cfg, attack: AttackSpec, surrogate: str, models: _Models, prep: dict, run: pathlib.Path) -> dict:
+    """Runs one attack from one surrogate; writes the adversarial set; returns its log (white-box, perturbation)."""
+    x, labels, targets = prepare.load_attack_set(prep["gathered"])
+    n = x.shape[0] if attack.samples is None else min(attack.samples, x.shape[0])
+    x, labels, targets = x[:n], labels[:n], targets[:n]
+    goal = targets if attack.targeted else labels
+    atk, extras = build_attack(cfg, attack, surrogate, models, prep)
+    if extras is not None:
+        extras = {k: v[:n] for k, v in extras.items()}
+    key = jax.random.fold_in(jax.random.key(cfg.seed), zlib.crc32(f"{surrogate}/{attack.name}".encode()))
+    started = time.time()
+    x_adv, predictions, success, best_rate = run_batched(atk, key, x, goal, attack.batch_size, extras)
+    seconds = time.time() - started
+    path = run / "attacks" / surrogate / f"{attack.name}.npz"
+    common.save_adversarial(path, common.AdversarialSet(x, x_adv, goal, predictions, success))
+    white = metrics.evaluate_model(models.model(surrogate), x, x_adv, labels, targeted=attack.targeted,
+                                   target_labels=targets if attack.targeted else None,
+                                   batch_size=cfg.eval_batch_size)
+    return {"surrogate": surrogate, "attack": attack.name, "method": attack.method, "file": str(path),
+            "num_samples": int(n), "targeted": attack.targeted, "hyper": dict(attack.hyper),
+            "members": list(attack.members), "white_box": white, "attack_success_rate": float(success.mean()),
+            "max_fool_rate_over_iterations": best_rate,
+            "perturbation": metrics.perturbation_stats(x, x_adv, cfg.dataset), "seconds": seconds,
+            "seconds_per_example": seconds / max(n, 1)}
+
+
+def eval_cell(cfg, log: dict, target: str, models: _Models, prep: dict) -> dict:
+    """Success of one adversarial set on one target model (both the all-sample and the clean-correct rate)."""
+    adv = common.load_adversarial(log["file"])
+    _, true_labels, _ = prepare.load_attack_set(prep["gathered"])
+    true_labels = true_labels[:adv.x.shape[0]]
+    result = metrics.evaluate_model(models.model(target), adv.x, adv.x_adv, true_labels,
+                                    targeted=log["targeted"], target_labels=adv.labels if log["targeted"] else None,
+                                    batch_size=cfg.eval_batch_size)
+    return {"surrogate": log["surrogate"], "attack": log["attack"], "method": log["method"], "target": target,
+            **result}
+
+
+def _needed_models(cfg: BenchmarkConfig) -> list[str]:
+    names = list(dict.fromkeys([*cfg.surrogates, *cfg.targets, *(m for a in cfg.attacks for m in a.members)]))
+    if any(registry.entry(a.method).needs == "surrogates" and not a.members for a in cfg.attacks):
+        names = list(dict.fromkeys([*names, *cfg.surrogates]))
+    return names
+
+
+def _prepare_surrogate(cfg, name, records, data, run, store, progress) -> tuple[dict, dict]:
+    """Gathered set plus whatever the configured attacks need; returns (prep, {stage: unavailable reason})."""
+    prep = {"gathered": prepare.gather_stage(cfg, name, records[name], data, run, store)}
+    needs = {registry.entry(a.method).needs for a in cfg.attacks}
+    temporal = any(registry.entry(a.method).needs == "posterior" and a.hyper.get("temporal", True)
+                   for a in cfg.attacks)
+    missing = {}
+    for need, stage in (("posterior", lambda: prepare.posterior_stage(cfg, name, records[name], data, run, store,
+                                                                      progress=progress)),
+                        ("swag", lambda: prepare.swag_stage(cfg, name, records[name], data, run, store))):
+        if need in needs:
+            try:
+                prep[need] = stage()
+            except prepare.Unavailable as err:
+                missing[need] = str(err)
+    if temporal and "posterior" in prep:
+        prep["motion"] = prepare.motion_stage(cfg, name, prep["gathered"], run, store, progress=progress)
+    return prep, missing
+
+
+def run_benchmark(config, workdir, *, resume: bool = True, progress: bool = True, console=None,
+                  converter=None) -> dict:
+    """Runs (or resumes) the benchmark of ``config`` (a TOML/JSON path, a dict or a ``BenchmarkConfig``) in
+    ``workdir``; returns the results dict also written to ``<workdir>/results.json``.
+
+    ``resume=False`` recomputes every stage (old records are overwritten as stages finish). ``converter``:
+    ``f(arch, dataset, checkpoint, bone_checkpoint) -> model`` for upstream checkpoints (the CLI passes
+    ``converters.convert_file``; the library never imports torch).
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = console or Console()
+    cfg = config if isinstance(config, BenchmarkConfig) else parse(config)
+    run = pathlib.Path(workdir)
+    run.mkdir(parents=True, exist_ok=True)
+    write_json(run / "config.json", cfg.to_dict())
+    store, started = Store(run, fresh=not resume), time.time()
+
+    console.rule(f"[bold]benchmark {cfg.name}: data and models")
+    data = prepare.data_stage(cfg, run, store)
+    records = {}
+    for name in _needed_models(cfg):
+        records[name] = prepare.model_stage(cfg, cfg.models[name], data, run, store, progress=progress,
+                                            converter=converter)
+        console.print(f"{name}: test accuracy {records[name]['accuracy']:.1%}")
+    models = _Models(records)
+
+    console.rule("[bold]surrogates: gathered sets, posteriors, motion, SWAG")
+    preps, unavailable = {}, {}
+    for name in cfg.surrogates:
+        preps[name], unavailable[name] = _prepare_surrogate(cfg, name, records, data, run, store, progress)
+        console.print(f"{name}: {preps[name]['gathered']['gathered']}/{preps[name]['gathered']['of']} test samples "
+                      f"classified correctly; attacking the first {preps[name]['gathered']['num_samples']}")
+
+    console.rule("[bold]attacks and transfer")
+    logs, cells, skipped = [], [], []
+    total = len(cfg.surrogates) * len(cfg.attacks) * (1 + len(cfg.targets))
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=not progress) as bar:
+        task = bar.add_task("cells", total=total)
+        for surrogate in cfg.surrogates:
+            prep = preps[surrogate]
+            for attack in cfg.attacks:
+                bar.update(task, description=f"{surrogate} / {attack.name}")
+                need = registry.entry(attack.method).needs
+                deps = {"posterior": ("posterior", "motion"), "swag": ("swag",)}.get(need, ())
+                spec = {"attack": to_json(attack.__dict__), "surrogate": records[surrogate]["spec"],
+                        "gathered": prep["gathered"]["spec"], "seed": cfg.seed,
+                        "members": [records[m]["spec"] for m in attack.members],
+                        **{k: prep[k] for k in deps if k in prep}}
+                log = store.get(f"attack-{surrogate}-{attack.name}", spec)
+                if log is None:
+                    try:
+                        if need in unavailable[surrogate]:
+                            raise prepare.Unavailable(unavailable[surrogate][need])
+                        log = store.put(f"attack-{surrogate}-{attack.name}", spec,
+                                        attack_cell(cfg, attack, surrogate, models, prep, run))
+                    except prepare.Unavailable as err:
+                        skipped.append({"surrogate": surrogate, "attack": attack.name, "reason": str(err)})
+                        console.print(f"[yellow]skipped {surrogate} / {attack.name}: {err}")
+                        cells += [{"surrogate": surrogate, "attack": attack.name, "method": attack.method,
+                                   "target": t, "success_rate": None, "skipped": str(err)} for t in cfg.targets]
+                        bar.update(task, advance=1 + len(cfg.targets))
+                        continue
+                logs.append(log)
+                bar.update(task, advance=1)
+                for target in cfg.targets:
+                    cell_spec = {"attack_cell": spec, "target": records[target]["spec"]}
+                    name = f"eval-{surrogate}-{attack.name}-{target}"
+                    cell = store.get(name, cell_spec)
+                    if cell is None:
+                        cell = store.put(name, cell_spec, eval_cell(cfg, log, target, models, prep))
+                    cells.append(cell)
+                    bar.update(task, advance=1)
+
+    results = {"name": cfg.name, "dataset": cfg.dataset, "seed": cfg.seed, "note": cfg.note,
+               "models": {n: {k: r[k] for k in ("arch", "accuracy", "num_parameters", "epoch", "seconds")}
+                          for n, r in records.items()},
+               "surrogates": {n: {k: v for k, v in p["gathered"].items() if k != "spec"} for n, p in preps.items()},
+               "attacks": logs, "cells": cells, "skipped": skipped, "seconds": time.time() - started}
+    write_outputs(results, run)
+    return results
+
+
+def write_outputs(results: dict, run: pathlib.Path) -> dict:
+    """results.json, results.csv, results.md (transfer tables + perturbation table) and heatmap.png."""
+    cells = results["cells"]
+    title = f"{results['name']} ({results['dataset']}): untargeted transfer success rate (%)"
+    text = [f"# {results['name']}", "", results.get("note", ""), "",
+            report.markdown_table(cells, title=title + ", all attacked samples (upstream's measure)"),
+            report.markdown_table(cells, "success_rate_on_correct",
+                                  title=title + ", samples the target classifies correctly when clean"),
+            report.markdown_table(cells, "clean_accuracy", title="clean accuracy (%) of each target on the attack set"),
+            "**white-box success and perturbation size**", "", report.perturbation_markdown(results["attacks"])]
+    if results["skipped"]:
+        text += ["**skipped**", ""] + [f"* {s['surrogate']} / {s['attack']}: {s['reason']}"
+                                       for s in results["skipped"]]
+    paths = {"json": write_json(run / "results.json", results), "csv": report.write_csv(run / "results.csv", cells),
+             "markdown": report.write_text(run / "results.md", "\n".join(text) + "\n")}
+    if any(c.get("success_rate") is not None for c in cells):
+        paths["heatmap"] = report.heatmap(cells, run / "heatmap.png", title=title)
+    results["files"] = {k: str(v) for k, v in paths.items()}
+    return results

@@ -1,0 +1,14 @@
+"""Evaluation of adversarial sets on target models (:mod:`.metrics`) and benchmark reports (:mod:`.report`)."""
+
+from tasar_jax.evaluation.metrics import (
+    acceleration,
+    bone_lengths,
+    evaluate_model,
+    perturbation_stats,
+    predict_logits,
+    success,
+    transfer_metrics,
+)
+
+__all__ = ["acceleration", "bone_lengths", "evaluate_model", "perturbation_stats", "predict_logits", "success",
+           "transfer_metrics"]
