@@ -19,6 +19,7 @@ from tasar_jax.models import streams
 TRAIN_FILE = "classTrain.npz"
 TEST_FILE = "classTest.npz"
 GATHER_FILE = "adClassTrain.npz"
+TARGET_STREAM = 0x74617267  # folded into the attack seed to draw target classes
 
 
 def resolve(data_root, dataset: str, name: str) -> pathlib.Path:
@@ -131,40 +132,57 @@ def posttrain(model_dir, data_root, out_path=None, *, config=None, num_heads: in
     """Upstream ``bayesianTrain`` then ``DualBayesian`` on a frozen surrogate checkpoint; writes the posterior.
 
     The surrogate's eval-mode logits of the train and test files are computed once; the K heads are sampled on
-    them (reference.md §4.3, §4.4). Writes ``out_path`` (default ``<model_dir>/posterior.npz``).
+    them (reference.md §4.3, §4.4). A two-stream ensemble is post-trained per stream on that stream's logits, as
+    upstream's ``<base>_joint``/``<base>_bone`` runs, and saved as one (joint, bone) posterior file. Writes
+    ``out_path`` (default ``<model_dir>/posterior.npz``).
     """
     from tasar_jax import posterior as post
 
     config = config or post.PostTrainConfig()
     model, meta = checkpoints.load(model_dir)
-    if isinstance(model, streams.TwoStream):
-        raise ValueError(f"{model_dir} is a two-stream ensemble: post-train its joint and bone stream checkpoints "
-                         "separately, as upstream does")
     x_train, y_train = load_for_model(meta, resolve(data_root, meta["dataset"], train_file))
     x_test, y_test = load_for_model(meta, resolve(data_root, meta["dataset"], test_file))
     z_train, z_test = post.surrogate_logits(model, x_train), post.surrogate_logits(model, x_test)
-    key_heads, key_dual = jax.random.split(jax.random.key(seed))
-    trained = post.bayesian_train(key_heads, z_train, y_train, z_test, y_test, config, num_heads=num_heads,
+    two_stream = isinstance(z_train, tuple)
+    streams_train, streams_test = (z_train, z_test) if two_stream else ((z_train,), (z_test,))
+    posteriors, head_accuracy, snapshots = [], [], []
+    for i, (zs_train, zs_test) in enumerate(zip(streams_train, streams_test)):
+        key = jax.random.key(seed) if not two_stream else jax.random.fold_in(jax.random.key(seed), i)
+        key_heads, key_dual = jax.random.split(key)
+        trained = post.bayesian_train(key_heads, zs_train, y_train, zs_test, y_test, config, num_heads=num_heads,
+                                      progress=progress)
+        dual = post.dual_bayesian(key_dual, trained.heads, zs_train, y_train, zs_test, y_test, config,
                                   progress=progress)
-    dual = post.dual_bayesian(key_dual, trained.heads, z_train, y_train, z_test, y_test, config, progress=progress)
+        posteriors.append(dual.posterior)
+        head_accuracy.append([float(a) for a in trained.best_accuracy])
+        snapshots.append(np.asarray(dual.num_snapshots))
     out_path = pathlib.Path(out_path) if out_path is not None else pathlib.Path(model_dir) / "posterior.npz"
-    summed = np.asarray(post.summed_appended_logits(dual.posterior.heads, z_test))
-    result = {"file": str(out_path), "head_accuracy": [float(a) for a in trained.best_accuracy],
-              "surrogate_accuracy": training.accuracy(np.asarray(z_test), y_test),
-              "appended_accuracy": training.accuracy(summed, y_test), "snapshots": np.asarray(dual.num_snapshots)}
-    post.save_posterior(out_path, dual.posterior, dataset=meta["dataset"], surrogate_checkpoint=str(model_dir),
-                        config=dataclasses.asdict(config), seed=seed, head_accuracy=result["head_accuracy"])
+    if two_stream:
+        summed = np.asarray(post.summed_appended_logits_two_stream(posteriors[0].heads, posteriors[1].heads,
+                                                                   *z_test))
+        surrogate_accuracy = training.accuracy(z_test[0] + z_test[1], y_test)
+    else:
+        summed = np.asarray(post.summed_appended_logits(posteriors[0].heads, z_test))
+        surrogate_accuracy = training.accuracy(np.asarray(z_test), y_test)
+    result = {"file": str(out_path), "head_accuracy": [a for accs in head_accuracy for a in accs],
+              "surrogate_accuracy": surrogate_accuracy, "appended_accuracy": training.accuracy(summed, y_test),
+              "snapshots": np.concatenate(snapshots), "streams": ["joint", "bone"] if two_stream else None}
+    post.save_posterior(out_path, tuple(posteriors) if two_stream else posteriors[0], dataset=meta["dataset"],
+                        surrogate_checkpoint=str(model_dir), config=dataclasses.asdict(config), seed=seed,
+                        head_accuracy=head_accuracy if two_stream else head_accuracy[0])
     return result
 
 
 def attack_tasar(model_dir, data_path=None, out_path=None, *, posterior_path=None, motion_path=None,
-                 config=None, batch_size: int = 8, seed: int = 0, progress: bool = True) -> dict:
+                 config=None, batch_size: int = 8, seed: int = 0, upstream_targets: bool = False,
+                 progress: bool = True) -> dict:
     """The TASAR attack on a gathered set with a post-trained surrogate; writes the adversarial set (npz).
 
     Defaults follow upstream's layout: ``<model>/adClassTrain.npz`` (from ``gather``), ``<model>/posterior.npz``
-    (from ``posttrain``) and the motion cache beside the data file (computed on first use). Batches are padded to
-    one shape (one compilation); posterior draws are keyed by the global sample index, so results do not depend
-    on ``batch_size``.
+    (from ``posttrain``; a (joint, bone) pair for two-stream surrogates) and the motion cache beside the data file
+    (computed on first use). Batches are padded to one shape (one compilation); posterior draws are keyed by the
+    global sample index, so results do not depend on ``batch_size``. Targeted attacks (``config.targeted``) draw
+    one target per sample (``common.random_targets``; ``upstream_targets`` allows the true class, as upstream).
     """
     import time
 
@@ -172,23 +190,29 @@ def attack_tasar(model_dir, data_path=None, out_path=None, *, posterior_path=Non
 
     from tasar_jax import motion
     from tasar_jax.attacks import common, tasar
-    from tasar_jax.posterior import load_posterior
+    from tasar_jax.posterior import Posterior, load_posterior
 
     config = config or tasar.TASARConfig()
     model_dir = pathlib.Path(model_dir)
     model, meta = checkpoints.load(model_dir)
-    if isinstance(model, streams.TwoStream):
-        raise ValueError("the attack command takes single-stream surrogates for now; two-stream posteriors are "
-                         "used through tasar_jax.attacks.tasar_attack with a (joint, bone) pair")
     data_path = pathlib.Path(data_path) if data_path is not None else model_dir / GATHER_FILE
     x, labels = load_for_model(meta, data_path)
-    posterior, _ = load_posterior(posterior_path or model_dir / "posterior.npz")
+    posterior_path = posterior_path or model_dir / "posterior.npz"
+    posterior, _ = load_posterior(posterior_path)
+    two_stream = not isinstance(posterior, Posterior)
+    if two_stream != isinstance(model, streams.TwoStream):
+        raise ValueError(f"{posterior_path} is a {'two' if two_stream else 'single'}-stream "
+                         f"posterior but {model_dir} is a {meta['architecture']} surrogate")
     ar1 = ar2 = None
     if config.temporal:
         cache = pathlib.Path(motion_path) if motion_path else motion.default_cache_path(data_path)
         ar1, ar2 = motion.cached_motion(x, cache, progress=progress)
     apply_fn, params = common.surrogate_from_model(model)
     key, n = jax.random.key(seed), x.shape[0]
+    true_labels = labels
+    if config.targeted:
+        labels = np.asarray(common.random_targets(jax.random.fold_in(key, TARGET_STREAM), labels,
+                                                  meta["config"]["num_classes"], exclude_true=not upstream_targets))
     batch_size = max(1, min(batch_size, n))
     outputs, start_time = [], time.perf_counter()
     with Progress(disable=not progress) as bar:
@@ -206,6 +230,7 @@ def attack_tasar(model_dir, data_path=None, out_path=None, *, posterior_path=Non
     seconds = time.perf_counter() - start_time
     x_adv, predictions, success = (np.concatenate(parts) for parts in zip(*outputs))
     out_path = pathlib.Path(out_path) if out_path is not None else model_dir / "tasar_adv.npz"
-    common.save_adversarial(out_path, common.AdversarialSet(x, x_adv, labels, predictions, success))
+    common.save_adversarial(out_path, common.AdversarialSet(x, x_adv, labels, predictions, success,
+                                                            true_labels if config.targeted else None))
     return {"file": str(out_path), "num_samples": int(n), "success_rate": float(success.mean()),
             "seconds_per_example": seconds / n, "max_linf": float(np.abs(x_adv - x).max())}

@@ -136,3 +136,55 @@ def test_attack_tasar_end_to_end(workdir, capsys):
     assert "white-box success" in capsys.readouterr().out
     adv = load_adversarial(workdir / "ck" / "tasar_adv.npz")
     assert np.abs(adv.x_adv - adv.x).max() <= 0.01 + 1e-6 and np.isfinite(adv.x_adv).all()
+
+
+@pytest.mark.filterwarnings("ignore:heads .* never reached")
+def test_two_stream_posttrain_and_targeted_attack(workdir, tmp_path, capsys):
+    """A (random, untrained) tiny 2s-AGCN ensemble: per-stream post-training into one (joint, bone) posterior
+    file, then a targeted TASAR attack through both streams."""
+    from tasar_jax import checkpoints, models
+    from tasar_jax.attacks.common import load_adversarial
+    from tasar_jax.data import formats
+    from tasar_jax.posterior import Posterior, load_posterior
+
+    checkpoints.save(tmp_path / "agcn", models.create("agcn", "hdm05", width=0.125, seed=0),
+                     architecture="agcn", dataset="hdm05")
+    assert run("posttrain", "--model", tmp_path / "agcn", "--data", workdir / "data", "--epochs", 1,
+               "--swa-n", 2, "--heads", 2, "--burn-in", 1) == 0
+    assert "per stream (joint + bone)" in capsys.readouterr().out
+    posterior, meta = load_posterior(tmp_path / "agcn" / "posterior.npz")
+    assert meta["streams"] == ["joint", "bone"] and all(isinstance(p, Posterior) for p in posterior)
+    clips, classes = formats.read_raw(workdir / "data" / "hdm05" / "classTest.npz", "hdm05")
+    formats.write_raw(tmp_path / "few.npz", clips[:3], classes[:3])
+    assert run("attack", "--model", tmp_path / "agcn", "--data", tmp_path / "few.npz", "--iterations", 2,
+               "--samples-per-head", 2, "--no-temporal", "--targeted") == 0
+    assert "targeted white-box success" in capsys.readouterr().out
+    adv = load_adversarial(tmp_path / "agcn" / "tasar_adv.npz")
+    np.testing.assert_array_equal(adv.true_labels, classes[:3])
+    assert np.all(adv.labels != adv.true_labels) and np.abs(adv.x_adv - adv.x).max() <= 0.01 + 1e-6
+    assert run("attack", "--model", workdir / "ck", "--data", tmp_path / "few.npz", "--iterations", 1,
+               "--posterior", tmp_path / "agcn" / "posterior.npz", "--no-temporal") == 2
+    assert "two-stream posterior" in capsys.readouterr().out
+
+
+def test_import_upstream_posterior_folders(upstream, tmp_path, capsys):
+    pytest.importorskip("torch")
+    from tasar_jax.posterior import load_posterior
+
+    for stream in ("joint", "bone"):
+        (tmp_path / stream / "Dual_Bayesian").mkdir(parents=True)
+        for i in range(2):
+            (tmp_path / stream / f"{i}_minValLossAppendedModel.pth").write_bytes(
+                (upstream / "appended_head_0_minValLossAppendedModel.pth").read_bytes())
+            (tmp_path / stream / "Dual_Bayesian" / f"multi_swag_ep_{i}.pt").write_bytes(
+                (upstream / "multi_swag_ep_0.pt").read_bytes())
+    assert run("import-posterior", tmp_path / "joint", "--heads", 2, "--out", tmp_path / "p1.npz") == 0
+    single, _ = load_posterior(tmp_path / "p1.npz")
+    assert single.heads.w1.shape == (2, 65, 65)
+    assert run("import-posterior", tmp_path / "joint", tmp_path / "bone", "--heads", 2,
+               "--out", tmp_path / "p2.npz") == 0
+    pair, meta = load_posterior(tmp_path / "p2.npz")
+    assert meta["streams"] == ["joint", "bone"]
+    np.testing.assert_array_equal(pair[1].sqmean.w1, single.sqmean.w1)
+    assert run("import-posterior", tmp_path / "joint", "--heads", 3, "--out", tmp_path / "p3.npz") == 2
+    assert "no such" in capsys.readouterr().out.lower() and not (tmp_path / "p3.npz").exists()

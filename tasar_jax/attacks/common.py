@@ -101,36 +101,54 @@ class PassCounter:
         return wrapped
 
 
+def random_targets(key, labels, num_classes: int, *, indices=None, exclude_true: bool = True):
+    """Targets for a targeted attack, one uniform class per sample keyed by ``fold_in(key, index)``.
+
+    Default: uniform over the classes other than the true one (a target equal to the label would count as an
+    instant success). ``exclude_true=False`` draws from all classes, as upstream's ``randint(0, classNum)``.
+    """
+    labels = jnp.asarray(labels, jnp.int32)
+    indices = jnp.arange(labels.shape[0]) if indices is None else jnp.asarray(indices)
+    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, indices)
+    if not exclude_true:
+        return jax.vmap(lambda k: jax.random.randint(k, (), 0, num_classes))(keys)
+    r = jax.vmap(lambda k: jax.random.randint(k, (), 0, num_classes - 1))(keys)
+    return r + (r >= labels)
+
+
 class AdversarialSet(NamedTuple):
-    """An attacked set: clean ``x``, ``x_adv`` (same layout), ``labels`` (true or target), the surrogate's
-    ``predictions`` on ``x_adv`` and per-sample ``success``."""
+    """An attacked set: clean ``x``, ``x_adv`` (same layout), ``labels`` (true classes, or the targets of a targeted
+    attack, like upstream's ``flabels``), the surrogate's ``predictions`` on ``x_adv``, per-sample ``success``, and
+    for targeted sets the ``true_labels``."""
 
     x: np.ndarray
     x_adv: np.ndarray
     labels: np.ndarray
     predictions: np.ndarray
     success: np.ndarray
+    true_labels: np.ndarray | None = None
 
 
 def save_adversarial(path, adv: AdversarialSet) -> pathlib.Path:
     """Writes an ``AdversarialSet`` as a compressed npz (keys = field names), atomically."""
+    extra = {} if adv.true_labels is None else {"true_labels": np.asarray(adv.true_labels, np.int64)}
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, x=np.asarray(adv.x, np.float32), x_adv=np.asarray(adv.x_adv, np.float32),
                                 labels=np.asarray(adv.labels, np.int64),
                                 predictions=np.asarray(adv.predictions, np.int64),
-                                success=np.asarray(adv.success, bool))
+                                success=np.asarray(adv.success, bool), **extra)
     return pathlib.Path(path)
 
 
 def load_adversarial(path) -> AdversarialSet:
     """Reads a file written by ``save_adversarial``; a missing key or shape mismatch is a ``DataFormatError``."""
     with np.load(path) as data:
-        missing = set(AdversarialSet._fields) - set(data.files)
+        missing = set(AdversarialSet._fields[:5]) - set(data.files)
         if missing:
             raise DataFormatError(f"{path}: not an adversarial set, missing {sorted(missing)}")
-        adv = AdversarialSet(*(data[k] for k in AdversarialSet._fields))
+        adv = AdversarialSet(*(data[k] if k in data.files else None for k in AdversarialSet._fields))
     n = adv.x.shape[0]
-    if adv.x_adv.shape != adv.x.shape or any(a.shape != (n,) for a in adv[2:]):
+    if adv.x_adv.shape != adv.x.shape or any(a.shape != (n,) for a in adv[2:] if a is not None):
         raise DataFormatError(f"{path}: inconsistent shapes {[a.shape for a in adv]}")
     return adv

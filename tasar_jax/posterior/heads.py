@@ -60,6 +60,14 @@ def appended_logits_two_stream(joint: HeadParams, bone: HeadParams, z_joint, z_b
     return h_joint + head_apply(joint, h_joint) + h_bone + head_apply(bone, bone_input)
 
 
+def summed_appended_logits_two_stream(joint: HeadParams, bone: HeadParams, z_joint, z_bone, *,
+                                      bone_head_sees_joint: bool = False):
+    """The two-stream ``modelEval``: the sum over stacked (joint, bone) head pairs of their appended models."""
+    one = lambda j, b: appended_logits_two_stream(j, b, z_joint, z_bone,  # noqa: E731
+                                                  bone_head_sees_joint=bone_head_sees_joint)
+    return jnp.sum(jax.vmap(one)(joint, bone), axis=0)
+
+
 def sample_heads(key, posterior: Posterior, num_samples: int, scale: float = 1.5, beta: float = 1e-30) -> HeadParams:
     """Draws ``θ = μ + scale·sqrt(max(sq − μ², 1e-30) + β)·ξ`` for every head: leaves (num_samples, K_app, ...).
 

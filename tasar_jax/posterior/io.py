@@ -3,7 +3,8 @@
 Reading the upstream ``.pth``/``.pt`` files needs torch and lives in ``converters/posterior_io.py``; this module
 is numpy-only. Our format: one npz with ``heads.w1`` … ``sqmean.b2`` (leading axis = head) and a JSON ``metadata``
 entry (``num_heads``, ``num_classes``, ``dataset``, ``surrogate_checkpoint``, anything else given), written
-atomically.
+atomically. A two-stream surrogate's posterior is a ``(joint, bone)`` pair stored with the prefixes ``joint.`` and
+``bone.`` (metadata ``streams = ["joint", "bone"]``); ``load_posterior`` returns the pair.
 """
 
 from __future__ import annotations
@@ -52,13 +53,26 @@ def stack_heads(heads) -> HeadParams:
     return HeadParams(*(np.stack(leaves) for leaves in zip(*heads)))
 
 
-def save_posterior(path, posterior: Posterior, *, dataset: str | None = None,
+STREAMS = ("joint", "bone")
+
+
+def _arrays(posterior: Posterior, prefix: str = "") -> dict[str, np.ndarray]:
+    return {f"{prefix}{group}.{name}": np.asarray(leaf) for group, tree in zip(_GROUPS, posterior)
+            for name, leaf in zip(HeadParams._fields, tree)}
+
+
+def save_posterior(path, posterior: Posterior | tuple[Posterior, Posterior], *, dataset: str | None = None,
                    surrogate_checkpoint: str | None = None, **metadata) -> pathlib.Path:
-    """Writes ``posterior`` and its metadata to ``path`` (npz) atomically."""
+    """Writes ``posterior`` (or a two-stream ``(joint, bone)`` pair) and its metadata to ``path`` (npz) atomically."""
     path = pathlib.Path(path)
-    arrays = {f"{group}.{name}": np.asarray(leaf) for group, tree in zip(_GROUPS, posterior)
-              for name, leaf in zip(HeadParams._fields, tree)}
-    w1 = arrays["heads.w1"]
+    if isinstance(posterior, Posterior):
+        arrays = _arrays(posterior)
+        w1 = arrays["heads.w1"]
+    else:
+        arrays = {k: v for stream, p in zip(STREAMS, posterior, strict=True)
+                  for k, v in _arrays(p, f"{stream}.").items()}
+        w1 = arrays["joint.heads.w1"]
+        metadata = {"streams": list(STREAMS), **metadata}
     meta = dict(format_version=FORMAT_VERSION, num_heads=int(w1.shape[0]), num_classes=int(w1.shape[-1]),
                 dataset=dataset, surrogate_checkpoint=None if surrogate_checkpoint is None
                 else str(surrogate_checkpoint), **metadata)
@@ -68,8 +82,9 @@ def save_posterior(path, posterior: Posterior, *, dataset: str | None = None,
     return path
 
 
-def load_posterior(path) -> tuple[Posterior, dict]:
-    """Reads a ``save_posterior`` file: (Posterior of numpy arrays, metadata dict)."""
+def load_posterior(path) -> tuple[Posterior | tuple[Posterior, Posterior], dict]:
+    """Reads a ``save_posterior`` file: (Posterior of numpy arrays — a (joint, bone) pair for two-stream
+    surrogates — and the metadata dict)."""
     path = pathlib.Path(path)
     if not path.is_file():
         raise PosteriorFormatError(f"{path}: no such posterior file")
@@ -78,12 +93,21 @@ def load_posterior(path) -> tuple[Posterior, dict]:
             entries = {k: data[k] for k in data.files}
     except Exception as err:  # zipfile/pickle/value errors for a damaged file
         raise PosteriorFormatError(f"{path}: not a readable npz: {err}") from err
-    wanted = [f"{g}.{n}" for g in _GROUPS for n in HeadParams._fields] + ["metadata"]
+    if "metadata" not in entries:
+        raise PosteriorFormatError(f"{path}: missing entries ['metadata']")
+    meta = json.loads(str(entries["metadata"]))
+    prefixes = [f"{s}." for s in meta["streams"]] if meta.get("streams") else [""]
+    posteriors = tuple(_posterior_from(entries, prefix, path) for prefix in prefixes)
+    return (posteriors[0] if len(posteriors) == 1 else posteriors), meta
+
+
+def _posterior_from(entries: dict, prefix: str, path) -> Posterior:
+    wanted = [f"{prefix}{g}.{n}" for g in _GROUPS for n in HeadParams._fields]
     missing = [k for k in wanted if k not in entries]
     if missing:
         raise PosteriorFormatError(f"{path}: missing entries {missing}")
-    trees = [HeadParams(*(entries[f"{g}.{n}"] for n in HeadParams._fields)) for g in _GROUPS]
+    trees = [HeadParams(*(entries[f"{prefix}{g}.{n}"] for n in HeadParams._fields)) for g in _GROUPS]
     shapes = {tuple(leaf.shape for leaf in tree) for tree in trees}
     if len(shapes) != 1:
-        raise PosteriorFormatError(f"{path}: heads/mean/sqmean shapes differ: {sorted(shapes)}")
-    return Posterior(*trees), json.loads(str(entries["metadata"]))
+        raise PosteriorFormatError(f"{path}: {prefix}heads/mean/sqmean shapes differ: {sorted(shapes)}")
+    return Posterior(*trees)

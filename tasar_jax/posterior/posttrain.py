@@ -44,6 +44,10 @@ class PostTrainConfig:
     lam: float = 1e-3  # dual_bayesian: flatness weight (--lam)
     swa_start: int = 0
     swa_n: int = 300
+    burn_in_epochs: int = 0  # upstream --burnIn: plain sampler epochs first, without selection or SWAG
+
+
+BURN_IN_STREAM = 0x6275726E  # folded into the key for burn-in batches, so burn_in_epochs=0 changes nothing else
 
 
 class BayesianTrainResult(NamedTuple):
@@ -188,6 +192,16 @@ def _epoch_batches(key, ep, num_heads, n, batch_size, shuffle):
     return idx, mask, jax.random.split(key_steps, num_heads)
 
 
+def _burn_in(key, states, z, y, cfg: PostTrainConfig, progress: bool):
+    """Upstream's ``--burnIn`` epochs: plain (likelihood-gradient) sampler passes of every head, nothing kept."""
+    key = jax.random.fold_in(key, BURN_IN_STREAM)
+    num_heads = jax.tree.leaves(states)[0].shape[0]
+    for ep in _progress(range(cfg.burn_in_epochs), progress and cfg.burn_in_epochs > 0, "burn-in"):
+        idx, mask, skeys = _epoch_batches(key, ep, num_heads, z.shape[0], cfg.batch_size, cfg.shuffle)
+        states = _bayes_epoch(skeys, states, z, y, idx, mask, _step_cfg(cfg))
+    return states
+
+
 def bayesian_train(key, z_train, y_train, z_test, y_test, cfg: PostTrainConfig = PostTrainConfig(), *,
                    heads: HeadParams | None = None, num_heads: int = 3, progress: bool = False) -> BayesianTrainResult:
     """K independent SG-AdaHMC chains on appended heads (vmapped). After each epoch every head is evaluated on the
@@ -200,7 +214,7 @@ def bayesian_train(key, z_train, y_train, z_test, y_test, cfg: PostTrainConfig =
         heads = init_heads(key_init, num_heads, z_train.shape[1])
     num_heads = jax.tree.leaves(heads)[0].shape[0]
     init, _, position = _sampler(cfg, _loglik_grad)
-    states = jax.vmap(init)(heads)
+    states = _burn_in(key_run, jax.vmap(init)(heads), z_train, y_train, cfg, progress)
     best, best_acc, ever, history = heads, np.zeros(num_heads), np.zeros(num_heads, bool), []
     for ep in _progress(range(cfg.epochs), progress, "bayesian_train"):
         idx, mask, skeys = _epoch_batches(key_run, ep, num_heads, z_train.shape[0], cfg.batch_size, cfg.shuffle)
@@ -272,7 +286,8 @@ def dual_bayesian(key, heads: HeadParams, z_train, y_train, z_test=None, y_test=
     period = swag_period(cfg.epochs, nb, cfg.swa_start, cfg.swa_n)
     init, _, position = _sampler(cfg, _loglik_grad)
     sq0 = heads if cfg.reference_quirks else jax.tree.map(jnp.square, heads)
-    carry = (jax.vmap(init)(heads), heads, sq0, jnp.zeros((num_heads,), jnp.int32))
+    carry = (_burn_in(key, jax.vmap(init)(heads), z_train, y_train, cfg, progress), heads, sq0,
+             jnp.zeros((num_heads,), jnp.int32))
     shared, history = 0, []
     for ep in _progress(range(cfg.epochs), progress, "dual_bayesian"):
         collect = np.array([ep + 1 > cfg.swa_start and ((ep - cfg.swa_start) * nb + b) % period == 0

@@ -88,6 +88,17 @@ def test_save_load_roundtrip(tmp_path):
     json.dumps(meta)
 
 
+def test_two_stream_pair_roundtrip(tmp_path):
+    pair = (_posterior(seed=1), _posterior(seed=2))
+    loaded, meta = pio.load_posterior(pio.save_posterior(tmp_path / "p.npz", pair, dataset="ntu60"))
+    assert meta["streams"] == ["joint", "bone"] and meta["num_heads"] == 3 and len(loaded) == 2
+    for got, want in zip(loaded, pair):
+        assert isinstance(got, Posterior)
+        for a, b in zip(got, want):
+            for x, y in zip(a, b):
+                np.testing.assert_array_equal(x, y)
+
+
 def test_load_errors(tmp_path):
     with pytest.raises(pio.PosteriorFormatError, match="no such"):
         pio.load_posterior(tmp_path / "missing.npz")

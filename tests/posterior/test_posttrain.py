@@ -119,6 +119,19 @@ def test_toy_determinism(toy_run):
     assert not np.array_equal(other.heads.w1, trained.heads.w1)
 
 
+def test_burn_in_epochs_run_before_selection(toy_run):
+    """``burn_in_epochs`` (upstream ``--burnIn``) moves the chains before the selected epochs; 0 changes nothing."""
+    import dataclasses
+
+    cfg, trained, _ = toy_run
+    z, y, zt, yt = _toy()
+    burned = pt.bayesian_train(jax.random.key(0), z, y, zt, yt, dataclasses.replace(cfg, burn_in_epochs=1))
+    assert burned.accuracy.shape == trained.accuracy.shape and burned.best_accuracy.min() > 0.4
+    assert not np.array_equal(burned.heads.w1, trained.heads.w1)
+    dual = pt.dual_bayesian(jax.random.key(1), trained.heads, z, y, zt, yt, dataclasses.replace(cfg, burn_in_epochs=1))
+    np.testing.assert_array_equal(dual.num_snapshots, [12, 12, 12])  # burn-in takes no snapshot
+
+
 @pytest.mark.filterwarnings("ignore:heads .* never reached")
 @pytest.mark.parametrize("sampler", ["sgld", "sghmc"])
 def test_blackjax_samplers_run(sampler):
