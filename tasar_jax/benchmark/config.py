@@ -32,6 +32,7 @@ them are surrogates and targets, and the attacks with their hyper-parameters::
     [attacks.ens]
     method = "ensemble"
     members = ["stgcn", "ctrgcn", "msg3d"]
+    surrogates = ["stgcn"] # rows (attack sets) this attack runs in; default every surrogate
 
 ``[posttrain]`` (TASAR's PostTrainConfig fields plus ``num_heads``), ``[swag]`` (BA's fine-tuning config) and
 ``[motion]`` (``bandwidth``, ``kernel`` of the tvAR fits) are passed through.
@@ -45,7 +46,8 @@ import pathlib
 import tomllib
 from typing import Any, Mapping
 
-RUNNER_KEYS = ("method", "samples", "batch_size", "members", "label")  # attack keys that are not hyper-parameters
+# attack keys that are runner settings, not hyper-parameters
+RUNNER_KEYS = ("method", "samples", "batch_size", "members", "label", "surrogates")
 MODEL_KEYS = ("arch", "train", "checkpoint", "bone_checkpoint", "seed")
 
 
@@ -78,6 +80,7 @@ class AttackSpec:
     samples: int | None = None  # None: every gathered sample
     batch_size: int = 16
     members: tuple[str, ...] = ()
+    surrogates: tuple[str, ...] = ()  # rows this attack runs in (default: every surrogate)
 
     @property
     def targeted(self) -> bool:
@@ -129,7 +132,7 @@ def _attack(name: str, raw: Mapping, defaults: Mapping) -> AttackSpec:
     hyper = {k: v for k, v in merged.items() if k not in RUNNER_KEYS}
     return AttackSpec(name=merged.get("label", name), method=merged.get("method", name).lower(), hyper=hyper,
                       samples=merged.get("samples"), batch_size=int(merged.get("batch_size", 16)),
-                      members=tuple(merged.get("members", ())))
+                      members=tuple(merged.get("members", ())), surrogates=tuple(raw.get("surrogates", ())))
 
 
 def parse(source) -> BenchmarkConfig:
@@ -150,9 +153,9 @@ def parse(source) -> BenchmarkConfig:
     attack_specs = tuple(_attack(n, a, raw.get("attack", {})) for n, a in raw["attacks"].items())
     for spec in attack_specs:
         registry.entry(spec.method)
-        unknown = [m for m in spec.members if m not in model_specs]
+        unknown = [m for m in (*spec.members, *spec.surrogates) if m not in model_specs]
         if unknown:
-            raise ValueError(f"attack {spec.name}: ensemble members {unknown} are not among the models")
+            raise ValueError(f"attack {spec.name}: members/surrogates {unknown} are not among the models")
     for role in ("surrogates", "targets"):
         unknown = [m for m in raw[role] if m not in model_specs]
         if unknown:

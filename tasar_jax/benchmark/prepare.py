@@ -159,8 +159,13 @@ def motion_stage(cfg: BenchmarkConfig, name: str, gathered: dict, run: pathlib.P
     return store.put(f"motion-{name}", spec, {"file": str(path), "seconds": time.time() - started})
 
 
-def swag_stage(cfg: BenchmarkConfig, name: str, model: dict, data: dict, run: pathlib.Path, store: Store) -> dict:
-    """BA's SWAG fine-tuning of the whole surrogate (``posterior.full_swag``), moments saved to an npz."""
+def swag_stage(cfg: BenchmarkConfig, name: str, model: dict, data: dict, run: pathlib.Path, store: Store, *,
+               progress: bool) -> dict:
+    """BA's SWAG fine-tuning of the whole surrogate (``posterior.full_swag``): moments and the fine-tuned model.
+
+    BA attacks with the fine-tuned model's batch-norm statistics (decisions B25, E8); ``[swag]
+    upstream_statistics = true`` keeps the original surrogate's, as upstream's BA does (§7.27).
+    """
     try:
         from tasar_jax.posterior import full_swag
     except ImportError as err:
@@ -171,13 +176,17 @@ def swag_stage(cfg: BenchmarkConfig, name: str, model: dict, data: dict, run: pa
         return done
     import jax
 
+    settings = {"seed": cfg.seed, **cfg.swag}
+    upstream_statistics = bool(settings.pop("upstream_statistics", False))
     net, meta = checkpoints.load(model["dir"])
     x, y = pipeline.load_for_model(meta, pipeline.resolve(data["root"], cfg.dataset, cfg.data.train_file))
-    config_cls = getattr(full_swag, "SwagConfig", None) or getattr(full_swag, "FinetuneConfig", None)
-    if config_cls is None:
-        raise Unavailable("tasar_jax.posterior.full_swag has no SwagConfig/FinetuneConfig")
-    started = time.time()
-    _, moments = full_swag.finetune(net, x, y, config_cls(**cfg.swag), jax.random.key(cfg.seed))
-    path = run / "surrogates" / name / "swag.npz"
-    full_swag.save_swag(path, moments, surrogate_checkpoint=model["dir"], dataset=cfg.dataset)
-    return store.put(f"swag-{name}", spec, {"file": str(path), "seconds": time.time() - started})
+    started, folder = time.time(), run / "surrogates" / name
+    tuned, moments = full_swag.finetune(net, x, y, full_swag.FinetuneConfig(**settings),
+                                        jax.random.key(settings["seed"]), progress=progress)
+    model_dir = pathlib.Path(model["dir"])
+    if not upstream_statistics:
+        model_dir = checkpoints.save(folder / "ba_model", tuned, architecture=meta["architecture"],
+                                     dataset=cfg.dataset, source=f"SWAG fine-tuning of {model['dir']}")
+    full_swag.save_swag(folder / "swag.npz", moments, surrogate_checkpoint=model["dir"], dataset=cfg.dataset)
+    return store.put(f"swag-{name}", spec, {"file": str(folder / "swag.npz"), "model_dir": str(model_dir),
+                                            "seconds": time.time() - started})

@@ -39,13 +39,19 @@ from tasar_jax.evaluation import metrics, report
 class _Models:
     """Checkpoints loaded once per run (eval-mode NNX models)."""
 
-    def __init__(self, records: dict):
-        self.records, self.cache = records, {}
+    def __init__(self, records: dict, batch_size: int = 256):
+        self.records, self.cache, self.predictors, self.batch_size = records, {}, {}, batch_size
 
     def model(self, name: str):
         if name not in self.cache:
             self.cache[name] = checkpoints.load(self.records[name]["dir"])[0]
         return self.cache[name]
+
+    def predictor(self, name: str) -> metrics.Predictor:
+        """The model's jitted eval-mode logits (one compilation per model and run)."""
+        if name not in self.predictors:
+            self.predictors[name] = metrics.Predictor(self.model(name), self.batch_size)
+        return self.predictors[name]
 
     def surrogate(self, name: str) -> base.Surrogate:
         return base.Surrogate.from_model(self.model(name))
@@ -78,7 +84,8 @@ def build_attack(cfg: BenchmarkConfig, attack: AttackSpec, surrogate: str, model
     if needs == "swag":
         from tasar_jax.posterior import full_swag
 
-        return ctor(models.surrogate(surrogate), full_swag.load_swag(prep["swag"]["file"])[0], **hyper), None
+        tuned = base.Surrogate.from_model(checkpoints.load(prep["swag"]["model_dir"])[0])
+        return ctor(tuned, full_swag.load_swag(prep["swag"]["file"])[0], **hyper), None
     if needs == "posterior":
         from tasar_jax.posterior import load_posterior
 
@@ -125,9 +132,8 @@ def attack_cell(cfg, attack: AttackSpec, surrogate: str, models: _Models, prep: 
     seconds = time.time() - started
     path = run / "attacks" / surrogate / f"{attack.name}.npz"
     common.save_adversarial(path, common.AdversarialSet(x, x_adv, goal, predictions, success))
-    white = metrics.evaluate_model(models.model(surrogate), x, x_adv, labels, targeted=attack.targeted,
-                                   target_labels=targets if attack.targeted else None,
-                                   batch_size=cfg.eval_batch_size)
+    white = metrics.evaluate_model(models.predictor(surrogate), x, x_adv, labels, targeted=attack.targeted,
+                                   target_labels=targets if attack.targeted else None)
     return {"surrogate": surrogate, "attack": attack.name, "method": attack.method, "file": str(path),
             "num_samples": int(n), "targeted": attack.targeted, "hyper": dict(attack.hyper),
             "members": list(attack.members), "white_box": white, "attack_success_rate": float(success.mean()),
@@ -141,9 +147,8 @@ def eval_cell(cfg, log: dict, target: str, models: _Models, prep: dict) -> dict:
     adv = common.load_adversarial(log["file"])
     _, true_labels, _ = prepare.load_attack_set(prep["gathered"])
     true_labels = true_labels[:adv.x.shape[0]]
-    result = metrics.evaluate_model(models.model(target), adv.x, adv.x_adv, true_labels,
-                                    targeted=log["targeted"], target_labels=adv.labels if log["targeted"] else None,
-                                    batch_size=cfg.eval_batch_size)
+    result = metrics.evaluate_model(models.predictor(target), adv.x, adv.x_adv, true_labels,
+                                    targeted=log["targeted"], target_labels=adv.labels if log["targeted"] else None)
     return {"surrogate": log["surrogate"], "attack": log["attack"], "method": log["method"], "target": target,
             **result}
 
@@ -164,7 +169,8 @@ def _prepare_surrogate(cfg, name, records, data, run, store, progress) -> tuple[
     missing = {}
     for need, stage in (("posterior", lambda: prepare.posterior_stage(cfg, name, records[name], data, run, store,
                                                                       progress=progress)),
-                        ("swag", lambda: prepare.swag_stage(cfg, name, records[name], data, run, store))):
+                        ("swag", lambda: prepare.swag_stage(cfg, name, records[name], data, run, store,
+                                                            progress=progress))):
         if need in needs:
             try:
                 prep[need] = stage()
@@ -201,7 +207,7 @@ def run_benchmark(config, workdir, *, resume: bool = True, progress: bool = True
         records[name] = prepare.model_stage(cfg, cfg.models[name], data, run, store, progress=progress,
                                             converter=converter)
         console.print(f"{name}: test accuracy {records[name]['accuracy']:.1%}")
-    models = _Models(records)
+    models = _Models(records, cfg.eval_batch_size)
 
     console.rule("[bold]surrogates: gathered sets, posteriors, motion, SWAG")
     preps, unavailable = {}, {}
@@ -212,44 +218,44 @@ def run_benchmark(config, workdir, *, resume: bool = True, progress: bool = True
 
     console.rule("[bold]attacks and transfer")
     logs, cells, skipped = [], [], []
-    total = len(cfg.surrogates) * len(cfg.attacks) * (1 + len(cfg.targets))
+    pairs = [(s, a) for s in cfg.surrogates for a in cfg.attacks if not a.surrogates or s in a.surrogates]
+    total = len(pairs) * (1 + len(cfg.targets))
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, disable=not progress) as bar:
         task = bar.add_task("cells", total=total)
-        for surrogate in cfg.surrogates:
+        for surrogate, attack in pairs:
             prep = preps[surrogate]
-            for attack in cfg.attacks:
-                bar.update(task, description=f"{surrogate} / {attack.name}")
-                need = registry.entry(attack.method).needs
-                deps = {"posterior": ("posterior", "motion"), "swag": ("swag",)}.get(need, ())
-                spec = {"attack": to_json(attack.__dict__), "surrogate": records[surrogate]["spec"],
-                        "gathered": prep["gathered"]["spec"], "seed": cfg.seed,
-                        "members": [records[m]["spec"] for m in attack.members],
-                        **{k: prep[k] for k in deps if k in prep}}
-                log = store.get(f"attack-{surrogate}-{attack.name}", spec)
-                if log is None:
-                    try:
-                        if need in unavailable[surrogate]:
-                            raise prepare.Unavailable(unavailable[surrogate][need])
-                        log = store.put(f"attack-{surrogate}-{attack.name}", spec,
-                                        attack_cell(cfg, attack, surrogate, models, prep, run))
-                    except prepare.Unavailable as err:
-                        skipped.append({"surrogate": surrogate, "attack": attack.name, "reason": str(err)})
-                        console.print(f"[yellow]skipped {surrogate} / {attack.name}: {err}")
-                        cells += [{"surrogate": surrogate, "attack": attack.name, "method": attack.method,
-                                   "target": t, "success_rate": None, "skipped": str(err)} for t in cfg.targets]
-                        bar.update(task, advance=1 + len(cfg.targets))
-                        continue
-                logs.append(log)
+            bar.update(task, description=f"{surrogate} / {attack.name}")
+            need = registry.entry(attack.method).needs
+            deps = {"posterior": ("posterior", "motion"), "swag": ("swag",)}.get(need, ())
+            spec = {"attack": to_json(attack.__dict__), "surrogate": records[surrogate]["spec"],
+                    "gathered": prep["gathered"]["spec"], "seed": cfg.seed,
+                    "members": [records[m]["spec"] for m in attack.members],
+                    **{k: prep[k] for k in deps if k in prep}}
+            log = store.get(f"attack-{surrogate}-{attack.name}", spec)
+            if log is None:
+                try:
+                    if need in unavailable[surrogate]:
+                        raise prepare.Unavailable(unavailable[surrogate][need])
+                    log = store.put(f"attack-{surrogate}-{attack.name}", spec,
+                                    attack_cell(cfg, attack, surrogate, models, prep, run))
+                except prepare.Unavailable as err:
+                    skipped.append({"surrogate": surrogate, "attack": attack.name, "reason": str(err)})
+                    console.print(f"[yellow]skipped {surrogate} / {attack.name}: {err}")
+                    cells += [{"surrogate": surrogate, "attack": attack.name, "method": attack.method,
+                               "target": t, "success_rate": None, "skipped": str(err)} for t in cfg.targets]
+                    bar.update(task, advance=1 + len(cfg.targets))
+                    continue
+            logs.append(log)
+            bar.update(task, advance=1)
+            for target in cfg.targets:
+                cell_spec = {"attack_cell": spec, "target": records[target]["spec"]}
+                name = f"eval-{surrogate}-{attack.name}-{target}"
+                cell = store.get(name, cell_spec)
+                if cell is None:
+                    cell = store.put(name, cell_spec, eval_cell(cfg, log, target, models, prep))
+                cells.append(cell)
                 bar.update(task, advance=1)
-                for target in cfg.targets:
-                    cell_spec = {"attack_cell": spec, "target": records[target]["spec"]}
-                    name = f"eval-{surrogate}-{attack.name}-{target}"
-                    cell = store.get(name, cell_spec)
-                    if cell is None:
-                        cell = store.put(name, cell_spec, eval_cell(cfg, log, target, models, prep))
-                    cells.append(cell)
-                    bar.update(task, advance=1)
 
     results = {"name": cfg.name, "dataset": cfg.dataset, "seed": cfg.seed, "note": cfg.note,
                "models": {n: {k: r[k] for k in ("arch", "accuracy", "num_parameters", "epoch", "seconds")}
@@ -263,7 +269,7 @@ def run_benchmark(config, workdir, *, resume: bool = True, progress: bool = True
 def write_outputs(results: dict, run: pathlib.Path) -> dict:
     """results.json, results.csv, results.md (transfer tables + perturbation table) and heatmap.png."""
     cells = results["cells"]
-    title = f"{results['name']} ({results['dataset']}): untargeted transfer success rate (%)"
+    title = f"{results['name']} ({results['dataset']}): transfer success rate (%)"
     text = [f"# {results['name']}", "", results.get("note", ""), "",
             report.markdown_table(cells, title=title + ", all attacked samples (upstream's measure)"),
             report.markdown_table(cells, "success_rate_on_correct",

@@ -1,6 +1,7 @@
 """Evaluation of adversarial sets on target models (:mod:`.metrics`) and benchmark reports (:mod:`.report`)."""
 
 from tasar_jax.evaluation.metrics import (
+    Predictor,
     acceleration,
     bone_lengths,
     evaluate_model,
@@ -10,5 +11,5 @@ from tasar_jax.evaluation.metrics import (
     transfer_metrics,
 )
 
-__all__ = ["acceleration", "bone_lengths", "evaluate_model", "perturbation_stats", "predict_logits", "success",
-           "transfer_metrics"]
+__all__ = ["Predictor", "acceleration", "bone_lengths", "evaluate_model", "perturbation_stats", "predict_logits",
+           "success", "transfer_metrics"]

@@ -12,15 +12,31 @@ Conventions (paper.md §3.5; docs/decisions.md E1–E3):
 
 from __future__ import annotations
 
+import jax
 import numpy as np
+from flax import nnx
 
 from tasar_jax import training
 from tasar_jax.data import layouts
 
 
+class Predictor:
+    """An NNX classifier's eval-mode logits, jitted once: ``Predictor(model)(x) -> (N, K)`` (padded fixed-size
+    batches, so repeated calls with the same N reuse one compilation)."""
+
+    def __init__(self, model, batch_size: int = 256):
+        model.eval()
+        graph, self.state = nnx.split(model)
+        self.apply = jax.jit(lambda state, x: nnx.merge(graph, state)(x))
+        self.batch_size = batch_size
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return training.predict_logits(self.apply, (self.state,), np.asarray(x, np.float32), self.batch_size)
+
+
 def predict_logits(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Eval-mode logits (N, K) of an NNX classifier (jitted, padded fixed-size batches; one compilation)."""
-    return training.predict(model, np.asarray(x, np.float32), batch_size=batch_size)
+    """Eval-mode logits (N, K) of an NNX classifier or a ``Predictor``."""
+    return (model if isinstance(model, Predictor) else Predictor(model, batch_size))(x)
 
 
 def success(predictions: np.ndarray, labels: np.ndarray, targeted: bool = False) -> np.ndarray:
@@ -59,7 +75,7 @@ def transfer_metrics(adv_logits: np.ndarray, clean_logits: np.ndarray, true_labe
 
 def evaluate_model(model, x: np.ndarray, x_adv: np.ndarray, true_labels: np.ndarray, *, targeted: bool = False,
                    target_labels: np.ndarray | None = None, batch_size: int = 256) -> dict:
-    """``transfer_metrics`` of ``model`` (an NNX classifier) on a clean/adversarial pair of arrays."""
+    """``transfer_metrics`` of ``model`` (an NNX classifier or a ``Predictor``) on a clean/adversarial pair."""
     both = predict_logits(model, np.concatenate([x, x_adv]), batch_size)
     n = x.shape[0]
     return transfer_metrics(both[n:], both[:n], true_labels, targeted=targeted, target_labels=target_labels)
