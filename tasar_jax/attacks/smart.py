@@ -207,18 +207,20 @@ class PackedApply:
 
 
 def _conv3x3(h, w, b):
-    """Valid 3×3 convolution with per-sample kernels: h (B, F, Cin, H, W), w (B, Cout, Cin, 3, 3) → (B, F, Cout,
-    H − 2, W − 2) as one einsum over 3×3 patches (compiles and runs faster on CPU than a vmapped conv)."""
-    height, width = h.shape[-2] - 2, h.shape[-1] - 2
-    patches = jnp.stack([h[..., i:i + height, j:j + width] for i in range(3) for j in range(3)], axis=3)
-    out = jnp.einsum("bfckhw,bock->bfohw", patches, w.reshape(w.shape[:3] + (9,)))
-    return out + b[:, None, :, None, None]
+    """Valid 3×3 convolution with per-sample kernels, channels last: h (B, F, H, W, Cin), w (B, Cout, Cin, 3, 3)
+    → (B, F, H − 2, W − 2, Cout), as one batched matmul over 3×3 patches (a vmapped convolution with per-sample
+    kernels compiles slowly on CPU)."""
+    n, f, height, width, c = h.shape
+    patches = jnp.concatenate([h[:, :, i:i + height - 2, j:j + width - 2] for i in range(3) for j in range(3)], -1)
+    kernel = jnp.transpose(w, (0, 3, 4, 2, 1)).reshape(n, 9 * c, -1)  # (B, (i, j, Cin), Cout)
+    out = jnp.matmul(patches.reshape(n, -1, 9 * c), kernel) + b[:, None, :]
+    return out.reshape(n, f, height - 2, width - 2, -1)
 
 
 def discriminate(d_params, features):
     """Per-sample discriminators (leading axis B) on frame features (B, F, V, V) → outputs (B, F)."""
-    h = _conv3x3(features[:, :, None], *d_params["conv1"])
-    h = _conv3x3(h, *d_params["conv2"])
+    h = _conv3x3(_conv3x3(features[..., None], *d_params["conv1"]), *d_params["conv2"])
+    h = jnp.moveaxis(h, -1, 2)  # torch's Flatten order: (C, H, W)
     w, b = d_params["linear"]
     return jax.nn.relu(jnp.einsum("bfk,bk->bf", h.reshape(h.shape[:2] + (-1,)), w[:, 0]) + b)
 

@@ -147,6 +147,25 @@ def test_frame_features_are_bone_direction_cosines():
     assert np.abs(feats).max() <= 1 + 1e-5
 
 
+def test_discriminator_is_upstreams_conv_conv_linear_relu_per_sample():
+    d0 = smart.init_discriminator(0, V)
+    shapes = [a.shape for a in jax.tree.leaves(d0)]
+    assert shapes == [(32, 1, 3, 3), (32,), (32, 32, 3, 3), (32,), (1, 21 * 21 * 32), (1,)]
+    params = jax.tree.map(lambda a: jnp.asarray(np.stack([a, 0.5 * a + 0.01])), d0)
+    feats = jnp.asarray(np.random.default_rng(0).normal(size=(2, 3, V, V)), jnp.float32)
+
+    def reference(p, f):  # torch NCHW semantics, one sample
+        h = f[:, None]
+        for name in ("conv1", "conv2"):
+            w, b = p[name]
+            h = jax.lax.conv_general_dilated(h, w, (1, 1), "VALID") + b[None, :, None, None]
+        w, b = p["linear"]
+        return jax.nn.relu(h.reshape(h.shape[0], -1) @ w.T + b)[:, 0]
+
+    expected = np.stack([reference(jax.tree.map(lambda a: a[i], params), feats[i]) for i in range(2)])
+    np.testing.assert_allclose(smart.discriminate(params, feats), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_ciasa_upstream_is_smart_and_the_intended_gan_term_reaches_the_input():
     sur, x = _tiny(), _batch()
     labels = jnp.argmax(sur.apply_fn(sur.params, x), -1)
