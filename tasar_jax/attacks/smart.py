@@ -6,7 +6,10 @@ correctly move, so a fooled sample stays where it was first fooled.
     u = x' − x with x' = x − α·d (gd) or an Adam step;   x ← project(x + u) for the still-correct samples.
 
 The losses are per-sample sums (upstream: batch means); a per-sample L2 normalisation removes the factor, so
-directions equal upstream's (up to its 1e-18 guard) and no sample depends on the rest of its batch.
+directions equal upstream's (up to its 1e-18 guard) and no sample depends on the rest of its batch. The
+acceleration term uses the acceleration of ``x − x0`` (upstream: the difference of two float32 accelerations,
+whose cancellation error gives a non-zero, then unit-normalised, gradient at ``x = x0`` when compiled) and both
+batches' bone lengths come from one call, so the perceptual gradient is exactly 0 at the clean input.
 
 Decisions (docs/decisions.md B20–B24):
 * B20 ``u`` larger than ε in L2 is rescaled to ``clip_factor·ε/‖u‖`` with ``clip_factor=1`` (L2 clip to ε, the

@@ -174,7 +174,11 @@ def _nested(flat: dict[str, np.ndarray]) -> dict:
 def load_swag(path) -> tuple[SwagMoments, dict]:
     """Reads ``save_swag``'s file: ``(moments as nested pure dicts, metadata)``; ``as_param_state`` puts them into
     a model's Param state."""
-    with np.load(path) as data:
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise DataFormatError(f"{path}: not a readable npz: {err}") from err
+    with data:
         if "metadata" not in data.files:
             raise DataFormatError(f"{path}: not a SWAG file (no metadata)")
         meta = json.loads(str(data["metadata"]))

@@ -12,6 +12,7 @@ import pytest
 from flax import nnx
 
 from tasar_jax.attacks import ba, base, common, fgsm
+from tasar_jax.data.formats import DataFormatError
 from tasar_jax.posterior import full_swag
 
 T, V, K, N = 6, 25, 5, 6
@@ -80,6 +81,15 @@ def test_save_and_load_round_trip(tuned, tmp_path):
     template = moments.mean
     for a, b in zip(_leaves(moments.sqmean), _leaves(full_swag.as_param_state(template, loaded.sqmean))):
         np.testing.assert_array_equal(a, b)
+    np.savez(tmp_path / "other.npz", w=np.zeros(2))
+    with pytest.raises(DataFormatError, match="metadata"):
+        full_swag.load_swag(tmp_path / "other.npz")
+    (tmp_path / "broken.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataFormatError, match="readable"):
+        full_swag.load_swag(tmp_path / "broken.npz")
+    wrong = jax.tree.map(lambda a: a[..., :1] if a.ndim == 2 else a, loaded.mean)
+    with pytest.raises(DataFormatError, match="shape"):
+        full_swag.as_param_state(template, wrong)
 
 
 def test_draws_have_the_posterior_spread(tuned):
