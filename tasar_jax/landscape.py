@@ -1,0 +1,313 @@
+"""Input-space loss landscapes and sharpness around clean and adversarial skeletons (paper §2.2, §5; Figure 2).
+
+Slices ``L(x + α·d₁ + β·d₂)`` of a per-sample loss along random directions that are rescaled per sample to the
+attack's scale, so the grid ``α, β ∈ [−r, r]`` spans ``[−r·ε, r·ε]`` (L∞) around each sample:
+
+* ``linf`` (default): Gaussian d with ``‖d‖∞ = ε``; ``sign``: ``ε·sign(ξ)``, a random corner of the ε-ball;
+  ``rms``: Gaussian d with root-mean-square ε (the L2 norm of a corner).
+
+Losses are ``fn(params, x, labels) → (N,)`` (hashable ``fn``, so one compilation per shape): ``SurrogateLoss``
+(cross-entropy of a ``base.Surrogate``) and ``PosteriorLoss`` (TASAR: the expected cross-entropy of single appended
+models over fixed head draws ``posterior.sample_heads``, upstream's posterior term; fixed draws — common random
+numbers — keep the surface smooth in α). Every grid, all directions and all samples are evaluated in one jitted
+call (``lax.map`` over chunks of grid points).
+
+Sharpness (per sample):
+* ``curvature``: mean over directions of the second difference ``(L(x+td) − 2L(x) + L(x−td))/t²`` with t = ``h``
+  (default 1: the probe spans ±ε), i.e. ``dᵀ∇²L d`` on the ε scale (exact for a quadratic loss);
+  ``rayleigh``: the same divided by ``‖d‖₂²`` (scale-free ``dᵀHd/dᵀd``).
+* ``max_increase``: ``max L(x') − L(x)`` over ``‖x' − x‖∞ ≤ ε`` estimated by sign-gradient ascent (PGD, the best
+  iterate), and ``grid_max_increase``: the same maximum over the 2-D grid points inside the ball (|α| + |β| ≤ 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from functools import partial
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tasar_jax.data.formats import atomic_path
+from tasar_jax.posterior.heads import appended_logits, appended_logits_two_stream, sample_heads
+
+__all__ = ["LandscapeConfig", "LossSpec", "SurrogateLoss", "PosteriorLoss", "surrogate_loss", "posterior_loss",
+           "random_directions", "grid_losses", "slice_1d", "slice_2d", "curvature", "max_increase", "landscape",
+           "summary", "save_json", "plot"]
+
+NORMALISATIONS = ("linf", "sign", "rms")
+
+
+@dataclasses.dataclass(frozen=True)
+class LandscapeConfig:
+    """Grid and sharpness settings. ``radius`` r: the grid spans ``[−r·ε, r·ε]``; ``points`` per axis (odd keeps
+    the centre on the grid); ``num_directions`` for 1-D slices and curvature; ``chunk``: grid points per batch."""
+
+    epsilon: float = 0.01
+    radius: float = 2.0
+    points: int = 21
+    num_directions: int = 8
+    normalisation: str = "linf"
+    h: float = 1.0
+    pgd_steps: int = 10
+    pgd_step_size: float | None = None  # default 2.5·ε/steps
+    chunk: int = 64
+
+    def __post_init__(self):
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {self.normalisation!r}")
+        if self.points < 2 or self.num_directions < 2 or self.epsilon <= 0 or self.radius <= 0:
+            raise ValueError("need points ≥ 2, num_directions ≥ 2 and positive epsilon, radius")
+
+    @property
+    def alphas(self) -> np.ndarray:
+        return np.linspace(-self.radius, self.radius, self.points, dtype=np.float32)
+
+
+class LossSpec(NamedTuple):
+    """A per-sample loss ``fn(params, x, labels) → (N,)`` (hashable fn) with its ``params``."""
+
+    fn: Callable
+    params: Any
+
+
+def _cross_entropy(logits, labels):
+    return jax.nn.logsumexp(logits, axis=-1) - jnp.take_along_axis(logits, labels[:, None], axis=-1)[:, 0]
+
+
+@dataclasses.dataclass(frozen=True)
+class SurrogateLoss:
+    """Per-sample cross-entropy of ``apply_fn(params, x)``."""
+
+    apply_fn: Callable
+
+    def __call__(self, params, x, labels):
+        return _cross_entropy(self.apply_fn(params, x), labels)
+
+
+@dataclasses.dataclass(frozen=True)
+class PosteriorLoss:
+    """Expected per-sample CE of single appended models over head draws; params = (surrogate params, draws).
+
+    ``apply_fn`` returns z (N, K), or ``(z_J, z_B)`` with ``two_stream`` (draws are then a (joint, bone) pair)."""
+
+    apply_fn: Callable
+    two_stream: bool = False
+    bone_head_sees_joint: bool = False
+
+    def __call__(self, params, x, labels):
+        surrogate_params, draws = params
+        z = self.apply_fn(surrogate_params, x)
+        if self.two_stream:
+            one = lambda j, b: _cross_entropy(appended_logits_two_stream(  # noqa: E731
+                j, b, *z, bone_head_sees_joint=self.bone_head_sees_joint), labels)
+            losses = jax.vmap(jax.vmap(one))(*draws)
+        else:
+            losses = jax.vmap(jax.vmap(lambda h: _cross_entropy(appended_logits(h, z), labels)))(draws)
+        return jnp.mean(losses, axis=(0, 1))
+
+
+def surrogate_loss(surrogate) -> LossSpec:
+    """The cross-entropy landscape of a plain ``base.Surrogate`` (summed logits for two-stream ensembles)."""
+    return LossSpec(SurrogateLoss(surrogate.apply_fn), surrogate.params)
+
+
+def posterior_loss(surrogate, posterior, key, num_samples: int = 20, scale: float = 1.5, *,
+                   bone_head_sees_joint: bool = False) -> LossSpec:
+    """TASAR's posterior loss: ``surrogate`` must give stream logits for a (joint, bone) posterior pair
+    (``Surrogate.from_model(model, streams=True)``); ``num_samples`` draws per head (upstream 20), scale 1.5."""
+    two_stream = isinstance(posterior, tuple) and not hasattr(posterior, "heads")
+    sample = jax.jit(sample_heads, static_argnums=2)
+    posterior = jax.tree.map(jnp.asarray, posterior)
+    if two_stream:
+        draws = tuple(sample(k, p, num_samples, scale) for k, p in zip(jax.random.split(key), posterior))
+    else:
+        draws = sample(key, posterior, num_samples, scale)
+    return LossSpec(PosteriorLoss(surrogate.apply_fn, two_stream, bone_head_sees_joint), (surrogate.params, draws))
+
+
+@partial(jax.jit, static_argnames=("num", "normalisation"))
+def random_directions(key, x, num: int, epsilon: float, normalisation: str = "linf"):
+    """``num`` random directions per sample, (num, *x.shape), each rescaled per sample to the ε scale."""
+    axes = tuple(range(2, x.ndim + 1))
+    xi = jax.random.normal(key, (num,) + x.shape, jnp.float32)
+    if normalisation == "sign":
+        return epsilon * jnp.sign(xi)
+    if normalisation == "linf":
+        return epsilon * xi / jnp.max(jnp.abs(xi), axis=axes, keepdims=True)
+    if normalisation == "rms":
+        return epsilon * xi / jnp.sqrt(jnp.mean(xi * xi, axis=axes, keepdims=True))
+    raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
+
+
+def _grid_impl(fn, params, x, labels, coords, directions, chunk):
+    def one(c):
+        return fn(params, x + jnp.tensordot(c, directions, axes=1), labels)
+
+    return jax.lax.map(one, coords, batch_size=min(chunk, coords.shape[0]))
+
+
+_grid = jax.jit(_grid_impl, static_argnames=("fn", "chunk"))
+
+
+def grid_losses(loss: LossSpec, x, labels, coords, directions, chunk: int = 64):
+    """Losses (G, N) at ``x + Σ_j coords[g, j]·directions[j]`` for G coefficient rows, in one jitted call."""
+    return _grid(loss.fn, loss.params, jnp.asarray(x, jnp.float32), jnp.asarray(labels, jnp.int32),
+                 jnp.asarray(coords, jnp.float32), jnp.asarray(directions, jnp.float32), chunk)
+
+
+def slice_1d(loss: LossSpec, x, labels, directions, alphas, chunk: int = 64):
+    """Losses (D, P, N) along each of the D directions at the P coefficients ``alphas``."""
+    d, p = directions.shape[0], len(alphas)
+    coords = (np.eye(d, dtype=np.float32)[:, None, :] * np.asarray(alphas, np.float32)[None, :, None]).reshape(-1, d)
+    return grid_losses(loss, x, labels, coords, directions, chunk).reshape(d, p, -1)
+
+
+def slice_2d(loss: LossSpec, x, labels, d1, d2, alphas, chunk: int = 64):
+    """Losses (P, P, N) on the plane ``x + α·d1 + β·d2`` (row α, column β)."""
+    a, b = np.meshgrid(alphas, alphas, indexing="ij")
+    coords = np.stack([a.ravel(), b.ravel()], axis=1).astype(np.float32)
+    return grid_losses(loss, x, labels, coords, jnp.stack([d1, d2]), chunk).reshape(len(alphas), len(alphas), -1)
+
+
+def _second_differences(values, directions, h):
+    """From losses at [x, x + h·d_j, x − h·d_j] (2D+1, N): per-direction curvature and Rayleigh quotients (D, N)."""
+    d = directions.shape[0]
+    second = (values[1:d + 1] + values[d + 1:] - 2 * values[0]) / h**2
+    norms = jnp.sum(jnp.square(directions), axis=tuple(range(2, directions.ndim)))
+    return second, second / norms
+
+
+def _curvature_coords(d: int, h: float) -> np.ndarray:
+    eye = np.eye(d, dtype=np.float32)
+    return np.concatenate([np.zeros((1, d), np.float32), h * eye, -h * eye])
+
+
+def curvature(loss: LossSpec, x, labels, directions, h: float = 1.0, chunk: int = 64) -> dict:
+    """Second differences along each direction: ``curvature`` (N,) = mean_d (L(x+hd) − 2L(x) + L(x−hd))/h²,
+    ``rayleigh`` (N,) = mean_d of that over ‖d‖₂², and the per-direction values (D, N)."""
+    values = grid_losses(loss, x, labels, _curvature_coords(directions.shape[0], h), directions, chunk)
+    second, rayleigh = _second_differences(values, directions, h)
+    return {"curvature": second.mean(0), "rayleigh": rayleigh.mean(0), "per_direction": second,
+            "per_direction_rayleigh": rayleigh}
+
+
+def _pgd_impl(fn, params, x, labels, epsilon, steps, step_size):
+    base_loss = fn(params, x, labels)
+    grad_fn = jax.grad(lambda v: jnp.sum(fn(params, v, labels)))
+
+    def body(carry, _):
+        v, best = carry
+        v = x + jnp.clip(v + step_size * jnp.sign(grad_fn(v)) - x, -epsilon, epsilon)
+        return (v, jnp.maximum(best, fn(params, v, labels))), None
+
+    (_, best), _ = jax.lax.scan(body, (x, base_loss), None, length=steps)
+    return best - base_loss
+
+
+_pgd = jax.jit(_pgd_impl, static_argnames=("fn", "steps"))
+
+
+def max_increase(loss: LossSpec, x, labels, epsilon: float, steps: int = 10, step_size: float | None = None):
+    """``max_{‖x'−x‖∞≤ε} L(x') − L(x)`` (N,) by sign-gradient ascent from x (best iterate; ≥ 0)."""
+    step_size = 2.5 * epsilon / steps if step_size is None else step_size
+    return _pgd(loss.fn, loss.params, jnp.asarray(x, jnp.float32), jnp.asarray(labels, jnp.int32), epsilon, steps,
+                step_size)
+
+
+def _coords(alphas: np.ndarray, d: int, h: float) -> tuple[np.ndarray, np.ndarray]:
+    """All coefficient rows of one analysis (1-D slices, 2-D plane, curvature probes) and the in-ball mask."""
+    p = len(alphas)
+    one = (np.eye(d, dtype=np.float32)[:, None, :] * alphas[None, :, None]).reshape(-1, d)
+    a, b = np.meshgrid(alphas, alphas, indexing="ij")
+    two = np.zeros((p * p, d), np.float32)
+    two[:, 0], two[:, 1] = a.ravel(), b.ravel()
+    inside = np.abs(a) + np.abs(b) <= 1.0 + 1e-6
+    return np.concatenate([one, two, _curvature_coords(d, h)]), inside
+
+
+@partial(jax.jit, static_argnames=("fn", "points", "h", "chunk", "steps"))
+def _analyse(fn, params, centre, labels, directions, coords, inside, epsilon, step_size, points, h, chunk, steps):
+    """One jitted call: every grid point of every slice and curvature probe, plus the PGD ascent."""
+    d, p = directions.shape[0], points
+    values = _grid_impl(fn, params, centre, labels, coords, directions, chunk)
+    one, two, probes = values[:d * p], values[d * p:d * p + p * p], values[d * p + p * p:]
+    two = two.reshape(p, p, -1)
+    second, rayleigh = _second_differences(probes, directions, h)
+    base = probes[0]
+    grid_max = jnp.max(jnp.where(inside[..., None], two, -jnp.inf), axis=(0, 1)) - base
+    return {"slice_1d": one.reshape(d, p, -1), "slice_2d": two, "center": base, "curvature": second.mean(0),
+            "rayleigh": rayleigh.mean(0), "grid_max_increase": jnp.maximum(grid_max, 0.0),
+            "max_increase": _pgd_impl(fn, params, centre, labels, epsilon, steps, step_size)}
+
+
+def landscape(loss: LossSpec, x, labels, key, config: LandscapeConfig = LandscapeConfig(), *, x_adv=None) -> dict:
+    """1-D and 2-D slices and sharpness around ``x`` (and ``x_adv`` when given), same directions for both.
+
+    Returns ``{"alphas", "epsilon", "config", "clean": {...}, "adversarial": {...}}`` with numpy arrays:
+    ``slice_1d`` (D, P, N), ``slice_2d`` (P, P, N; first two directions), ``center`` (N,), ``curvature``,
+    ``rayleigh``, ``max_increase``, ``grid_max_increase`` (N,). One compiled call per centre shape.
+    """
+    alphas = config.alphas
+    x, labels = jnp.asarray(x, jnp.float32), jnp.asarray(labels, jnp.int32)
+    directions = random_directions(key, x, config.num_directions, config.epsilon, config.normalisation)
+    coords, inside = _coords(alphas, config.num_directions, config.h)
+    step_size = 2.5 * config.epsilon / config.pgd_steps if config.pgd_step_size is None else config.pgd_step_size
+    out = {"alphas": alphas, "epsilon": config.epsilon, "config": dataclasses.asdict(config)}
+    for name, centre in (("clean", x), ("adversarial", x_adv)):
+        if centre is not None:
+            res = _analyse(loss.fn, loss.params, jnp.asarray(centre, jnp.float32), labels, directions,
+                           jnp.asarray(coords), jnp.asarray(inside), config.epsilon, step_size, len(alphas),
+                           config.h, config.chunk, config.pgd_steps)
+            out[name] = jax.tree.map(np.asarray, res)
+    return out
+
+
+def summary(result: dict) -> dict:
+    """Sample means of the scalar measures per centre (the JSON-friendly digest of ``landscape``)."""
+    keys = ("center", "curvature", "rayleigh", "max_increase", "grid_max_increase")
+    return {name: {k: float(np.mean(result[name][k])) for k in keys}
+            for name in ("clean", "adversarial") if name in result}
+
+
+def save_json(result: dict, path) -> None:
+    """Writes the result (arrays as nested lists) and its ``summary`` as JSON, atomically."""
+    def plain(value):
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return np.asarray(value).tolist() if isinstance(value, (np.ndarray, np.generic, jax.Array)) else value
+
+    payload = {"summary": summary(result), **plain(result)}
+    with atomic_path(path, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(payload))
+
+
+def plot(result: dict, path, title: str = "") -> None:
+    """PNG: per centre, the 1-D slices (sample mean per direction) and the 2-D contour of the sample mean."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in ("clean", "adversarial") if n in result]
+    alphas, eps = result["alphas"], result["epsilon"]
+    fig, axes = plt.subplots(len(names), 2, figsize=(10, 4 * len(names)), squeeze=False)
+    for row, name in zip(axes, names):
+        res = result[name]
+        for curve in res["slice_1d"].mean(-1):
+            row[0].plot(alphas * eps, curve, alpha=0.7)
+        row[0].set(title=f"{name}: 1-D slices (mean over samples)", xlabel="step along d (L∞)", ylabel="loss")
+        grid = res["slice_2d"].mean(-1)
+        contour = row[1].contourf(alphas * eps, alphas * eps, grid.T, levels=20)
+        fig.colorbar(contour, ax=row[1])
+        row[1].set(title=f"{name}: 2-D slice, curvature {res['curvature'].mean():.3g}, "
+                         f"max increase {res['max_increase'].mean():.3g}", xlabel="α·ε", ylabel="β·ε")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
