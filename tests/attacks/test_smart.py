@@ -1,9 +1,10 @@
 """SMART against the upstream fixture (B.5) and CIASA's two modes, on the shared driver.
 
 As for I-FGSM, the float32 ST-GCN input gradient matches only norm-wise, so the network part is checked
-teacher-forced from the fixture's own iterates; the perceptual gradient does not go through the network and is
-checked element-wise (to ~6e-6: upstream takes the difference of two accelerations in float32, here the
-acceleration of the difference, which is exactly 0 at x0).
+teacher-forced from the fixture's own iterates (SMART's L2-normalised direction keeps every iterate within 1.1e-5
+of the fixture's); the perceptual gradient does not go through the network and is checked element-wise (to ~6e-6:
+upstream takes the difference of two accelerations in float32, here the acceleration of the difference, which is
+exactly 0 at x0).
 """
 
 import jax
@@ -80,7 +81,7 @@ def test_stgcn_step_reproduces_every_recorded_iterate(fixture, stgcn_step):
         np.testing.assert_allclose(logits, d["surrogate_logits_iters"][t], atol=1e-5, rtol=5e-6)
         np.testing.assert_array_equal(np.asarray(logits).argmax(-1) == d["labels"], d["moved_mask"][t])
         moved = np.abs(np.asarray(new.x) - d["x_adv_iters"][t])
-        assert np.median(moved) <= 1e-6 and moved.max() <= 2e-3, t  # class direction: norm-wise only
+        assert moved.max() <= 5e-5, t  # L2-normalised: the gradient's kink noise stays small (1.1e-5 seen)
         rates.append(100 * float(np.mean(np.asarray(logits).argmax(-1) != d["labels"])))
     np.testing.assert_array_equal(rates, d["foolrate_reference"])
 
@@ -96,7 +97,7 @@ def test_free_running_steps_match_the_fool_rates_and_final_predictions(fixture, 
     np.testing.assert_array_equal(rates[1:], d["foolrate_after_iter"])
     np.testing.assert_array_equal(np.asarray(logits).argmax(-1), d["labels_final_pred"])
     assert np.abs(np.asarray(state.x) - d["x"]).max() <= 0.01 + 1e-6
-    assert np.mean(np.abs(np.asarray(state.x) - d["x_final"]) <= 1e-5) > 0.5
+    assert np.mean(np.abs(np.asarray(state.x) - d["x_final"]) <= 1e-5) > 0.99  # 99.9 % seen
 
 
 # ---- the quirk switches and CIASA on a tiny surrogate ------------------------------------------------------------
