@@ -266,18 +266,19 @@ class CIASASpec:
         c, logits = base.loss_gradient(apply_fn, params, state.x, labels, smart.config.sign)
 
         features = jax.vmap(lambda xb: frame_features(xb, parents))
+        clean = features(x0)
+        frames = clean.shape[1]
 
-        def generator_loss(x):
-            gan = jnp.sum(jnp.square(discriminate(d_params, features(x)) - 1), axis=1)
-            return jnp.sum(smart.perceptual(x, x0) + self.gan_weight * gan)
+        def both(x, d):  # D on the adversarial then the clean frames: one forward serves both gradients
+            return discriminate(d, jnp.concatenate([features(x), clean], axis=1))
 
-        def discriminator_loss(d):
-            fake = discriminate(d, features(jax.lax.stop_gradient(state.x)))
-            real = discriminate(d, features(x0))
-            return jnp.sum(jnp.square(fake)) + jnp.sum(jnp.square(real - 1))  # per-sample terms: no coupling
-
-        p = jax.grad(generator_loss)(state.x)
-        d_grads = jax.grad(discriminator_loss)(d_params)
+        out, vjp = jax.vjp(both, state.x, d_params)
+        fake, real = out[:, :frames], out[:, frames:]
+        # generator: gan_weight·Σ_t (D(F_adv) − 1)², through x only (the clean half gets a zero cotangent)
+        gan_x, _ = vjp(jnp.concatenate([2 * self.gan_weight * (fake - 1), jnp.zeros_like(real)], axis=1))
+        # discriminator: Σ_t D(F_adv)² + (D(F_clean) − 1)² (per sample: no coupling), through d only
+        _, d_grads = vjp(jnp.concatenate([2 * fake, 2 * (real - 1)], axis=1))
+        p = jax.grad(lambda x: jnp.sum(smart.perceptual(x, x0)))(state.x) + gan_x
         updates, opt_state = jax.vmap(self._optimizer().update)(d_grads, opt_state, d_params)
         d_params = optax.apply_updates(d_params, updates)
         new = smart.update(SMARTState(state.x, state.adam), x0, labels, logits, c, p)
