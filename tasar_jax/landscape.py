@@ -36,7 +36,7 @@ from tasar_jax.posterior.heads import appended_logits, appended_logits_two_strea
 
 __all__ = ["LandscapeConfig", "LossSpec", "SurrogateLoss", "PosteriorLoss", "surrogate_loss", "posterior_loss",
            "random_directions", "grid_losses", "slice_1d", "slice_2d", "curvature", "max_increase", "landscape",
-           "summary", "save_json", "plot"]
+           "summary", "save_json", "plot", "analyse", "analyse_checkpoint"]
 
 NORMALISATIONS = ("linf", "sign", "rms")
 
@@ -44,7 +44,9 @@ NORMALISATIONS = ("linf", "sign", "rms")
 @dataclasses.dataclass(frozen=True)
 class LandscapeConfig:
     """Grid and sharpness settings. ``radius`` r: the grid spans ``[−r·ε, r·ε]``; ``points`` per axis (odd keeps
-    the centre on the grid); ``num_directions`` for 1-D slices and curvature; ``chunk``: grid points per batch."""
+    the centre on the grid); ``num_directions`` for 1-D slices and curvature; ``chunk``: grid points per batch;
+    ``gradient_plane``: span the 2-D plane by the FGSM direction and a random one (random directions in the
+    ~10⁴-dimensional input barely change the loss; the gradient axis shows the adversarial side)."""
 
     epsilon: float = 0.01
     radius: float = 2.0
@@ -55,6 +57,7 @@ class LandscapeConfig:
     pgd_steps: int = 10
     pgd_step_size: float | None = None  # default 2.5·ε/steps
     chunk: int = 64
+    gradient_plane: bool = False
 
     def __post_init__(self):
         if self.normalisation not in NORMALISATIONS:
@@ -218,24 +221,23 @@ def max_increase(loss: LossSpec, x, labels, epsilon: float, steps: int = 10, ste
                 step_size)
 
 
-def _coords(alphas: np.ndarray, d: int, h: float) -> tuple[np.ndarray, np.ndarray]:
-    """All coefficient rows of one analysis (1-D slices, 2-D plane, curvature probes) and the in-ball mask."""
-    p = len(alphas)
+def _coords(alphas: np.ndarray, d: int, h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coefficient rows of the 1-D slices and curvature probes (over d directions), of the 2-D plane (over its two
+    directions), and the plane's in-ball mask |α| + |β| ≤ 1."""
     one = (np.eye(d, dtype=np.float32)[:, None, :] * alphas[None, :, None]).reshape(-1, d)
     a, b = np.meshgrid(alphas, alphas, indexing="ij")
-    two = np.zeros((p * p, d), np.float32)
-    two[:, 0], two[:, 1] = a.ravel(), b.ravel()
-    inside = np.abs(a) + np.abs(b) <= 1.0 + 1e-6
-    return np.concatenate([one, two, _curvature_coords(d, h)]), inside
+    plane = np.stack([a.ravel(), b.ravel()], axis=1).astype(np.float32)
+    return np.concatenate([one, _curvature_coords(d, h)]), plane, np.abs(a) + np.abs(b) <= 1.0 + 1e-6
 
 
 @partial(jax.jit, static_argnames=("fn", "points", "h", "chunk", "steps"))
-def _analyse(fn, params, centre, labels, directions, coords, inside, epsilon, step_size, points, h, chunk, steps):
+def _analyse(fn, params, centre, labels, directions, plane_directions, coords, plane, inside, epsilon, step_size,
+             points, h, chunk, steps):
     """One jitted call: every grid point of every slice and curvature probe, plus the PGD ascent."""
     d, p = directions.shape[0], points
     values = _grid_impl(fn, params, centre, labels, coords, directions, chunk)
-    one, two, probes = values[:d * p], values[d * p:d * p + p * p], values[d * p + p * p:]
-    two = two.reshape(p, p, -1)
+    one, probes = values[:d * p], values[d * p:]
+    two = _grid_impl(fn, params, centre, labels, plane, plane_directions, chunk).reshape(p, p, -1)
     second, rayleigh = _second_differences(probes, directions, h)
     base = probes[0]
     grid_max = jnp.max(jnp.where(inside[..., None], two, -jnp.inf), axis=(0, 1)) - base
@@ -244,24 +246,33 @@ def _analyse(fn, params, centre, labels, directions, coords, inside, epsilon, st
             "max_increase": _pgd_impl(fn, params, centre, labels, epsilon, steps, step_size)}
 
 
+@partial(jax.jit, static_argnames=("fn",))
+def _gradient_sign(fn, params, x, labels, epsilon):
+    return epsilon * jnp.sign(jax.grad(lambda v: jnp.sum(fn(params, v, labels)))(x))
+
+
 def landscape(loss: LossSpec, x, labels, key, config: LandscapeConfig = LandscapeConfig(), *, x_adv=None) -> dict:
     """1-D and 2-D slices and sharpness around ``x`` (and ``x_adv`` when given), same directions for both.
 
-    Returns ``{"alphas", "epsilon", "config", "clean": {...}, "adversarial": {...}}`` with numpy arrays:
-    ``slice_1d`` (D, P, N), ``slice_2d`` (P, P, N; first two directions), ``center`` (N,), ``curvature``,
-    ``rayleigh``, ``max_increase``, ``grid_max_increase`` (N,). One compiled call per centre shape.
+    The plane is spanned by the first two random directions, or with ``config.gradient_plane`` by the FGSM
+    direction ``ε·sign ∇L(x)`` (at the clean x) and the first random one. Returns ``{"alphas", "epsilon",
+    "config", "clean": {...}, "adversarial": {...}}`` with numpy arrays: ``slice_1d`` (D, P, N), ``slice_2d``
+    (P, P, N), ``center`` (N,), ``curvature``, ``rayleigh``, ``max_increase``, ``grid_max_increase`` (N,).
+    One compiled call per centre shape.
     """
     alphas = config.alphas
     x, labels = jnp.asarray(x, jnp.float32), jnp.asarray(labels, jnp.int32)
     directions = random_directions(key, x, config.num_directions, config.epsilon, config.normalisation)
-    coords, inside = _coords(alphas, config.num_directions, config.h)
+    first = _gradient_sign(loss.fn, loss.params, x, labels, config.epsilon) if config.gradient_plane else directions[1]
+    plane_directions = jnp.stack([first, directions[0]]) if config.gradient_plane else directions[:2]
+    coords, plane, inside = _coords(alphas, config.num_directions, config.h)
     step_size = 2.5 * config.epsilon / config.pgd_steps if config.pgd_step_size is None else config.pgd_step_size
     out = {"alphas": alphas, "epsilon": config.epsilon, "config": dataclasses.asdict(config)}
     for name, centre in (("clean", x), ("adversarial", x_adv)):
         if centre is not None:
             res = _analyse(loss.fn, loss.params, jnp.asarray(centre, jnp.float32), labels, directions,
-                           jnp.asarray(coords), jnp.asarray(inside), config.epsilon, step_size, len(alphas),
-                           config.h, config.chunk, config.pgd_steps)
+                           plane_directions, jnp.asarray(coords), jnp.asarray(plane), jnp.asarray(inside),
+                           config.epsilon, step_size, len(alphas), config.h, config.chunk, config.pgd_steps)
             out[name] = jax.tree.map(np.asarray, res)
     return out
 
@@ -298,16 +309,80 @@ def plot(result: dict, path, title: str = "") -> None:
     for row, name in zip(axes, names):
         res = result[name]
         for curve in res["slice_1d"].mean(-1):
-            row[0].plot(alphas * eps, curve, alpha=0.7)
-        row[0].set(title=f"{name}: 1-D slices (mean over samples)", xlabel="step along d (L∞)", ylabel="loss")
+            row[0].plot(alphas, curve, alpha=0.7)
+        row[0].set_title(f"{name}: 1-D slices, mean over samples\ncurvature {res['curvature'].mean():.3g}",
+                         fontsize=10)
+        row[0].set(xlabel=f"α (units of ε = {eps:g})", ylabel="loss")
         grid = res["slice_2d"].mean(-1)
-        contour = row[1].contourf(alphas * eps, alphas * eps, grid.T, levels=20)
+        contour = row[1].contourf(alphas, alphas, grid.T, levels=20)
         fig.colorbar(contour, ax=row[1])
-        row[1].set(title=f"{name}: 2-D slice, curvature {res['curvature'].mean():.3g}, "
-                         f"max increase {res['max_increase'].mean():.3g}", xlabel="α·ε", ylabel="β·ε")
+        row[1].set_title(f"{name}: 2-D slice, mean over samples\nmax increase in the ε-ball "
+                         f"{res['max_increase'].mean():.3g} (PGD), {res['grid_max_increase'].mean():.3g} (grid)",
+                         fontsize=10)
+        row[1].set(xlabel="α (units of ε)", ylabel="β (units of ε)")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
+
+
+def analyse(model, x, labels, out_prefix, *, x_adv=None, posterior=None, config: LandscapeConfig = LandscapeConfig(),
+            num_draws: int = 20, scale: float = 1.5, attack_iterations: int = 20, bone_head_sees_joint: bool = False,
+            seed: int = 0, title: str = "") -> dict:
+    """Landscapes of ``model`` (and of its TASAR ``posterior``) around x and x_adv; writes PNG + JSON per loss.
+
+    Without ``x_adv``, I-FGSM on the surrogate (ε = ``config.epsilon``, ``attack_iterations``) makes it. Files:
+    ``<out_prefix>_surrogate.{png,json}`` and, with a posterior, ``<out_prefix>_posterior.{png,json}`` (same
+    directions and centres). Returns the summaries by name.
+    """
+    import pathlib
+
+    from tasar_jax.attacks import base, fgsm
+
+    surrogate = base.Surrogate.from_model(model, streams=False)
+    key_attack, key_dirs, key_draws = jax.random.split(jax.random.key(seed), 3)
+    if x_adv is None:
+        x_adv = fgsm.IFGSM(surrogate, epsilon=config.epsilon, iterations=attack_iterations)(key_attack, x, labels)
+    losses = {"surrogate": surrogate_loss(surrogate)}
+    if posterior is not None:
+        streams = base.Surrogate.from_model(model, streams=not hasattr(posterior, "heads"))
+        losses["posterior"] = posterior_loss(streams, posterior, key_draws, num_draws, scale,
+                                             bone_head_sees_joint=bone_head_sees_joint)
+    summaries = {}
+    for name, loss in losses.items():
+        result = landscape(loss, x, labels, key_dirs, config, x_adv=x_adv)
+        prefix = pathlib.Path(f"{out_prefix}_{name}")
+        save_json(result, prefix.with_name(prefix.name + ".json"))
+        plot(result, prefix.with_name(prefix.name + ".png"), title=f"{title} ({name})" if title else name)
+        summaries[name] = summary(result)
+    return summaries
+
+
+def analyse_checkpoint(model_dir, data_path, out_prefix, *, posterior_path=None, adv_path=None,
+                       num_samples: int = 16, **options) -> dict:
+    """Host entry point (``tasar-jax landscape``): ``analyse`` on the first ``num_samples`` samples of a file.
+
+    ``data_path`` is a dataset npz, or an adversarial set npz (``attacks.common.save_adversarial``), whose
+    ``x_adv`` then supplies the adversarial centres (``adv_path`` does the same for a dataset file; targeted sets
+    use their true labels). ``options`` are ``analyse``'s keywords.
+    """
+    from tasar_jax import checkpoints, pipeline
+    from tasar_jax.attacks import common
+    from tasar_jax.posterior import load_posterior
+
+    model, meta = checkpoints.load(model_dir)
+    with np.load(data_path) as contents:
+        adversarial = adv_path or (data_path if "x_adv" in contents.files else None)
+    x_adv = None
+    if adversarial is not None:
+        adv = common.load_adversarial(adversarial)
+        labels = adv.labels if adv.true_labels is None else adv.true_labels
+        x, x_adv, labels = adv.x[:num_samples], adv.x_adv[:num_samples], labels[:num_samples]
+    else:
+        x, labels = pipeline.load_for_model(meta, data_path)
+        x, labels = x[:num_samples], labels[:num_samples]
+    posterior = None if posterior_path is None else load_posterior(posterior_path)[0]
+    return analyse(model, x, labels, out_prefix, x_adv=x_adv, posterior=posterior,
+                   **{"title": meta["architecture"], **options})

@@ -75,6 +75,10 @@ def test_max_increase_of_a_linear_loss_is_eps_l1_norm():
     best_vertex = np.maximum(np.abs(d[0] @ np.asarray(g)), np.abs(d[1] @ np.asarray(g)))
     np.testing.assert_allclose(result["clean"]["grid_max_increase"], best_vertex, rtol=1e-4)
     assert np.all(result["clean"]["grid_max_increase"] <= result["clean"]["max_increase"] + 1e-6)
+    # the FGSM axis of a linear loss reaches the ε-ball maximum at α = 1
+    gradient = ls.landscape(loss, _x(), jnp.zeros(2, jnp.int32), jax.random.key(4),
+                            dataclasses.replace(config, gradient_plane=True))
+    np.testing.assert_allclose(gradient["clean"]["grid_max_increase"], got, rtol=1e-4)
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +119,26 @@ def test_posterior_loss_is_the_mean_ce_of_single_appended_models(surrogate):
     np.testing.assert_allclose(loss.fn(loss.params, x, labels), np.mean(per_head, axis=0), rtol=1e-4)
     out = ls.slice_2d(loss, x, labels, *ls.random_directions(jax.random.key(8), x, 2, 0.05), np.linspace(-1, 1, 3))
     assert out.shape == (3, 3, 2) and np.all(np.isfinite(out))
+
+
+def test_analyse_checkpoint_writes_surrogate_and_posterior_files(tmp_path):
+    from tasar_jax import checkpoints, models
+    from tasar_jax.attacks import common
+    from tasar_jax.data import synthetic
+    from tasar_jax.posterior import save_posterior
+
+    model = models.create("mlp", "hdm05", hidden=8, num_classes=len(synthetic.ACTIONS))
+    checkpoints.save(tmp_path / "ck", model, architecture="mlp", dataset="hdm05")
+    x, labels = synthetic.generate("hdm05", 1, 0, "test")
+    x_adv = x[:3] + 0.01 * np.sign(np.random.default_rng(1).normal(size=x[:3].shape)).astype(np.float32)
+    common.save_adversarial(tmp_path / "adv.npz", common.AdversarialSet(x[:3], x_adv, labels[:3], labels[:3],
+                                                                        np.zeros(3, bool)))
+    rng, k = np.random.default_rng(0), len(synthetic.ACTIONS)
+    heads = HeadParams(*(rng.uniform(-0.2, 0.2, s).astype(np.float32) for s in ((2, k, k), (2, k)) * 2))
+    save_posterior(tmp_path / "posterior.npz", Posterior(heads, heads, HeadParams(*(h * h + 1e-4 for h in heads))))
+    config = ls.LandscapeConfig(points=3, num_directions=2, pgd_steps=1)
+    out = ls.analyse_checkpoint(tmp_path / "ck", tmp_path / "adv.npz", tmp_path / "out", num_samples=2,
+                                posterior_path=tmp_path / "posterior.npz", config=config, num_draws=2)
+    assert set(out) == {"surrogate", "posterior"} and set(out["posterior"]) == {"clean", "adversarial"}
+    for name in ("out_surrogate", "out_posterior"):
+        assert (tmp_path / f"{name}.png").is_file() and (tmp_path / f"{name}.json").is_file()
