@@ -45,17 +45,17 @@ def crop_resize(x, start, length):
     return (1 - lam) * jnp.take(x, start + i0, axis=1) + lam * jnp.take(x, start + i1, axis=1)
 
 
-def crop_window(key, t: int, scale_low: float = 0.95, min_fraction: float = 0.8):
-    """Random ``(start, length)``: ``length = clip(⌊T·s⌋, ⌊0.8·T⌋, T)`` with ``s ~ U(scale_low, 1]``."""
-    k_scale, k_start = jax.random.split(key)
-    s = 1.0 - jax.random.uniform(k_scale) * (1.0 - scale_low)
+def crop_window(u, t: int, scale_low: float = 0.95, min_fraction: float = 0.8):
+    """``(start, length)`` from two uniforms ``u``: ``length = clip(⌊T·s⌋, ⌊0.8·T⌋, T)`` with ``s ~ U(scale_low, 1]``,
+    ``start ~ U{0..T−length}``."""
+    s = 1.0 - u[0] * (1.0 - scale_low)
     length = jnp.clip(jnp.floor(t * s).astype(jnp.int32), int(min_fraction * t), t)
-    return jax.random.randint(k_start, (), 0, t - length + 1), length
+    return jnp.minimum(jnp.floor(u[1] * (t - length + 1)).astype(jnp.int32), t - length), length
 
 
-def shear_matrix(key):
-    """``I + U(−1,1)^{3×3}`` with the diagonal reset to 1."""
-    return jnp.fill_diagonal(jax.random.uniform(key, (3, 3), minval=-1.0, maxval=1.0), 1.0, inplace=False)
+def shear_matrix(u):
+    """``I + U(−1,1)^{3×3}`` with the diagonal reset to 1, from 9 uniforms ``u``."""
+    return jnp.fill_diagonal((2 * u[:9] - 1).reshape(3, 3), 1.0, inplace=False)
 
 
 def shear(x, matrix):
@@ -63,17 +63,17 @@ def shear(x, matrix):
     return jnp.einsum("dc,ctvm->dtvm", matrix, x)
 
 
-def corrupt(x, key, count: int = 15, frames: bool = False):
+def corrupt(x, u, count: int = 15, frames: bool = False):
     """``count`` joints (or, ``frames``, frames 0..min(25,T)−1 as upstream) drawn with replacement; with prob. 0.5
-    zeroed, else their xyz multiplied by a ``U(−1,1)`` 3×3 matrix (``p ← Cᵀ·p``, upstream's row-vector product)."""
-    k_idx, k_coin, k_mat = jax.random.split(key, 3)
+    zeroed, else their xyz multiplied by a ``U(−1,1)`` 3×3 matrix (``p ← Cᵀ·p``, upstream's row-vector product).
+    ``u``: ``count + 10`` uniforms (indices, the zero-or-matrix coin, the matrix)."""
     axis = 1 if frames else 2
     n = min(25, x.shape[1]) if frames else x.shape[2]
-    chosen = jax.random.randint(k_idx, (count,), 0, n)
+    chosen = jnp.minimum(jnp.floor(u[:count] * n).astype(jnp.int32), n - 1)
     mask = jnp.zeros((x.shape[axis],), bool).at[chosen].set(True)
     mask = mask.reshape((1, -1, 1, 1) if frames else (1, 1, -1, 1))
-    matrix = jax.random.uniform(k_mat, (3, 3), minval=-1.0, maxval=1.0)
-    replaced = jnp.where(jax.random.uniform(k_coin) < 0.5, 0.0, jnp.einsum("ctvm,cd->dtvm", x, matrix))
+    matrix = (2 * u[count + 1:count + 10] - 1).reshape(3, 3)
+    replaced = jnp.where(u[count] < 0.5, 0.0, jnp.einsum("ctvm,cd->dtvm", x, matrix))
     return jnp.where(mask, replaced, x)
 
 
@@ -94,12 +94,12 @@ class DIMSpec:
 
     def augment(self, x, key):
         """The random transform A of one sample (C, T, V, M) for ``key``."""
-        k_crop, k_coin, k_corrupt, k_shear = jax.random.split(key, 4)
-        start, length = crop_window(k_crop, x.shape[1], self.scale_low, self.min_fraction)
+        u = jax.random.uniform(key, (self.corrupted + 22,))  # one draw: 2 crop, 1 coin, count + 10 corrupt, 9 shear
+        start, length = crop_window(u[:2], x.shape[1], self.scale_low, self.min_fraction)
         x = crop_resize(x, start, length)
-        corrupted = corrupt(x, k_corrupt, self.corrupted, self.corrupt_frames)
-        sheared = shear(x, shear_matrix(k_shear))
-        return jnp.where(jax.random.uniform(k_coin) < self.corruption_prob, corrupted, sheared)
+        corrupted = corrupt(x, u[3:self.corrupted + 13], self.corrupted, self.corrupt_frames)
+        sheared = shear(x, shear_matrix(u[self.corrupted + 13:]))
+        return jnp.where(u[2] < self.corruption_prob, corrupted, sheared)
 
     def augment_batch(self, x, keys, t):
         return jax.vmap(lambda xb, kb: self.augment(xb, jax.random.fold_in(kb, t)))(x, keys)

@@ -32,17 +32,17 @@ def test_crop_resize_matches_torch_interpolate(t, length, start):
 def test_crop_window_respects_the_length_rules():
     keys = jax.random.split(jax.random.key(0), 400)
     for t in (60, 20):
-        starts, lengths = jax.jit(jax.vmap(lambda k, t=t: dim.crop_window(k, t)))(keys)
+        starts, lengths = jax.jit(jax.vmap(lambda k, t=t: dim.crop_window(jax.random.uniform(k, (2,)), t)))(keys)
         starts, lengths = np.asarray(starts), np.asarray(lengths)
         assert lengths.min() >= int(0.95 * t) - 1 and lengths.max() <= t and (starts >= 0).all()
         assert (starts + lengths <= t).all() and len(np.unique(starts)) > 1
         assert set(np.unique(lengths)) == ({57, 58, 59} if t == 60 else {19})  # ⌊T·s⌋, s ∈ (0.95, 1)
-    _, lengths = jax.jit(jax.vmap(lambda k: dim.crop_window(k, 60, scale_low=0.1)))(keys)
+    _, lengths = jax.jit(jax.vmap(lambda k: dim.crop_window(jax.random.uniform(k, (2,)), 60, scale_low=0.1)))(keys)
     assert np.asarray(lengths).min() == 48  # upstream's minimum crop
 
 
 def test_shear_keeps_the_diagonal_and_multiplies_every_point():
-    s = dim.shear_matrix(jax.random.key(3))
+    s = dim.shear_matrix(jax.random.uniform(jax.random.key(3), (9,)))
     np.testing.assert_array_equal(np.diag(s), 1.0)
     off = np.asarray(s)[~np.eye(3, dtype=bool)]
     assert (np.abs(off) < 1).all() and np.abs(off).max() > 0
@@ -54,7 +54,7 @@ def test_shear_keeps_the_diagonal_and_multiplies_every_point():
 def test_corruption_touches_only_the_chosen_axis(frames):
     x = _sample(t=40, v=25, m=2)
     for seed in range(6):
-        out = np.asarray(dim.corrupt(x, jax.random.key(seed), 15, frames))
+        out = np.asarray(dim.corrupt(x, jax.random.uniform(jax.random.key(seed), (25,)), 15, frames))
         changed = out != np.asarray(x)
         per_frame, per_joint = changed.any(axis=(0, 2, 3)), changed.any(axis=(0, 1, 3))
         if frames:  # upstream: whole frames among 0..24, every joint

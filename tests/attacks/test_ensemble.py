@@ -58,10 +58,10 @@ def test_summed_members_reproduce_every_recorded_step(fixture, members):
 
     for t in range(int(d["n_iter"])):
         g, logits, x_next = step(jnp.asarray(d["x_adv_iters"][t - 1][SUB] if t else d["x"][SUB]))
-        np.testing.assert_allclose(logits, d["surrogate_logits_iters"][t][SUB], atol=1e-4, rtol=1e-5)
+        np.testing.assert_allclose(logits, d["surrogate_logits_iters"][t][SUB], atol=3e-5, rtol=0)  # measured ≤ 1.05e-5
         ref = d["direction_cgs"][t][SUB]
         direction = np.asarray(common.mean_abs_normalise(g))
-        assert np.linalg.norm(direction - ref) <= 2e-2 * np.linalg.norm(ref), t
+        assert np.linalg.norm(direction - ref) <= 2e-2 * np.linalg.norm(ref), t  # measured ≤ 1.5 % (kinks)
         moved = np.abs(np.asarray(x_next) - d["x_adv_iters"][t][SUB])
         assert np.mean(moved <= 1e-6) > 0.99, t  # a sign flip moves a coordinate by 0.02
 
