@@ -17,6 +17,8 @@ Decisions (quirk: intended by default, upstream behind a switch):
 * Upstream validates with SMART on a separate, stale classifier copy (§7.32) at epochs 0, 5, 10, … (never after
   the last); here I-FGSM (``AttackConfig`` defaults: α = 0.01, ε = the training ε) attacks the weights being
   trained, after epochs ``eval_every``, ``2·eval_every``, … and the last.
+* The natural term is plain cross-entropy for every architecture (upstream's ``F.cross_entropy``), also where
+  the recipe trains with label smoothing (SkateFormer); the optimiser and learning-rate schedule are the recipe's.
 * Upstream keeps three files (best train loss, best clean, best robust accuracy). ``on_improve`` is called when
   the ``select`` metric improves: ``robust`` (default: robust accuracy, ties broken by clean accuracy) or
   ``clean``; ``trades_train`` returns the selected weights.
@@ -105,7 +107,6 @@ class TRADESTrainer(training.Trainer):
 
     def _make_train_step(self):
         train_graph, eval_graph, optimizer, cfg = self.train_graph, self.eval_graph, self.optimizer, self.trades
-        smoothing = self.config.label_smoothing
 
         def train_step(params, rest, opt_state, x, labels, rng_key):
             key_start, key_model = jax.random.split(rng_key)
@@ -117,7 +118,7 @@ class TRADESTrainer(training.Trainer):
                 logits = model(x, rng_key=jax.random.fold_in(key_model, 0))
                 logits_adv = model(x_adv, rng_key=jax.random.fold_in(key_model, 1))
                 new_rest = nnx.state(model, nnx.Not(nnx.Param))
-                natural = training.cross_entropy(logits, labels, smoothing)
+                natural = training.cross_entropy(logits, labels)  # plain CE, as upstream (no label smoothing)
                 robust = kl_sum(logits, logits_adv) / x.shape[0]
                 return natural + cfg.beta * robust, (logits, new_rest)
 
