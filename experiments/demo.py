@@ -9,7 +9,7 @@ the paper-scale configs use:
 3. the surrogate's correctly classified test samples; the first 32 of them are attacked;
 4. TASAR's post-trained Bayesian heads and the motion (tvAR) coefficients of the attacked samples; BA's SWAG
    fine-tuning of the surrogate;
-5. I-FGSM, MI-FGSM, SMART, BA and TASAR from ST-GCN with 30 iterations (the paper uses 200), ε = 0.01;
+5. I-FGSM, MI-FGSM, SMART, DIM, BA and TASAR from ST-GCN with 30 iterations (the paper uses 200), ε = 0.01;
 6. every adversarial set evaluated on every model: ``results.md`` (tables in the paper's layout), ``results.csv``,
    ``results.json``, ``heatmap.png`` and the adversarial sets under ``attacks/``.
 
