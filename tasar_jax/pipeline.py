@@ -32,11 +32,16 @@ def resolve(data_root, dataset: str, name: str) -> pathlib.Path:
 
 def train_classifier(arch: str, dataset: str, data_root, out_dir, *, train_config: training.TrainConfig,
                      train_file: str = TRAIN_FILE, test_file: str = TEST_FILE, progress: bool = True,
-                     **model_overrides) -> dict:
-    """Trains ``arch`` on a dataset's train file, keeping the best-test-accuracy checkpoint in ``out_dir``.
+                     defence: str | None = None, trades_config=None, **model_overrides) -> dict:
+    """Trains ``arch`` on a dataset's train file, keeping the best checkpoint in ``out_dir``.
 
-    Returns the metadata of the saved checkpoint (architecture, dataset, config, accuracy, history).
+    ``defence="trades"`` trains with TRADES (``defences.trades``; ``trades_config``) and keeps the most robust
+    checkpoint; otherwise the best test accuracy is kept. Returns the saved checkpoint's metadata (architecture,
+    dataset, config, accuracy, history).
     """
+    if defence not in (None, "trades"):
+        raise ValueError(f"unknown training defence {defence!r}; 'trades' trains a defended classifier "
+                         "(BEAT post-trains heads: tasar-jax beat)")
     model = models.create(arch, dataset, seed=train_config.seed, **model_overrides)
     num_classes = model.config.num_classes
     train_path, test_path = resolve(data_root, dataset, train_file), resolve(data_root, dataset, test_file)
@@ -46,11 +51,21 @@ def train_classifier(arch: str, dataset: str, data_root, out_dir, *, train_confi
             "train_config": dataclasses.asdict(train_config), "num_parameters": models.num_parameters(model)}
 
     def save_best(best_model, record):
+        extra = {} if defence is None else {"robust_accuracy": record.get("robust_accuracy")}
         checkpoints.save(out_dir, best_model, architecture=arch, dataset=dataset,
-                         accuracy=record["test_accuracy"], epoch=record["epoch"], **meta)
+                         accuracy=record["test_accuracy"], epoch=record["epoch"], **extra, **meta)
 
-    _, history = training.train(model, train_data, test_data, train_config, on_improve=save_best,
-                                progress=progress, description=f"{arch} on {dataset}")
+    if defence == "trades":
+        from tasar_jax.defences import trades
+
+        trades_config = trades_config or trades.TRADESConfig()
+        meta.update(defence="trades", trades_config=dataclasses.asdict(trades_config))
+        _, history = trades.trades_train(model, train_data, test_data, train_config, trades_config,
+                                         on_improve=save_best, progress=progress,
+                                         description=f"TRADES {arch} on {dataset}")
+    else:
+        _, history = training.train(model, train_data, test_data, train_config, on_improve=save_best,
+                                    progress=progress, description=f"{arch} on {dataset}")
     return checkpoints.update_metadata(out_dir, history=history)
 
 
@@ -234,3 +249,26 @@ def attack_tasar(model_dir, data_path=None, out_path=None, *, posterior_path=Non
                                                             true_labels if config.targeted else None))
     return {"file": str(out_path), "num_samples": int(n), "success_rate": float(success.mean()),
             "seconds_per_example": seconds / n, "max_linf": float(np.abs(x_adv - x).max())}
+
+
+def beat(model_dir, data_root, out_path=None, *, config=None, num_heads: int = 5, train_file: str = TRAIN_FILE,
+         test_file: str = TEST_FILE, progress: bool = True) -> dict:
+    """BEAT post-training of appended heads on a frozen checkpoint (reference.md §5.2); writes the heads (posterior
+    npz format, zero variance; default ``<model_dir>/beat.npz``). The defended classifier is the checkpoint plus
+    these heads (``defences.defended_surrogate``)."""
+    from tasar_jax import defences
+
+    config = config or defences.BEATConfig()
+    model, meta = checkpoints.load(model_dir)
+    train_data = load_for_model(meta, resolve(data_root, meta["dataset"], train_file))
+    test_data = load_for_model(meta, resolve(data_root, meta["dataset"], test_file))
+    out_path = pathlib.Path(out_path) if out_path is not None else pathlib.Path(model_dir) / "beat.npz"
+    info = dict(dataset=meta["dataset"], surrogate_checkpoint=str(model_dir), config=dataclasses.asdict(config))
+
+    def save(i, heads, record):
+        defences.save_heads(out_path, heads, **info)
+
+    result = defences.beat_train(model, train_data, test_data, config, num_heads=num_heads, on_improve=save,
+                                 parents=layouts.get_dataset(meta["dataset"]).parents, progress=progress)
+    defences.save_heads(out_path, result.heads, best_accuracy=[float(a) for a in result.best_accuracy], **info)
+    return {"file": str(out_path), "head_accuracy": [float(a) for a in result.best_accuracy]}

@@ -188,3 +188,24 @@ def test_import_upstream_posterior_folders(upstream, tmp_path, capsys):
     np.testing.assert_array_equal(pair[1].sqmean.w1, single.sqmean.w1)
     assert run("import-posterior", tmp_path / "joint", "--heads", 3, "--out", tmp_path / "p3.npz") == 2
     assert "no such" in capsys.readouterr().out.lower() and not (tmp_path / "p3.npz").exists()
+
+
+def test_defences_and_landscape_commands(workdir, tmp_path, capsys):
+    """TRADES training, BEAT heads and the landscape plots from the command line (tiny MLP, 1 epoch)."""
+    from tasar_jax import checkpoints
+    from tasar_jax.posterior import load_posterior
+
+    assert run("train", "--arch", "mlp", "--dataset", "hdm05", "--data", workdir / "data", "--out", tmp_path / "tr",
+               "--epochs", 1, "--batch-size", 64, "--defence", "trades", "--trades-steps", 2, "--eval-every", 1) == 0
+    assert "robust" in capsys.readouterr().out
+    meta = checkpoints.read_metadata(tmp_path / "tr")
+    assert meta["defence"] == "trades" and meta["robust_accuracy"] is not None
+    assert run("beat", "--model", tmp_path / "tr", "--data", workdir / "data", "--heads", 2, "--epochs", 1,
+               "--sgld-steps", 1) == 0
+    heads, beat_meta = load_posterior(tmp_path / "tr" / "beat.npz")
+    assert heads.heads.w1.shape[0] == 2 and beat_meta["defence"] == "beat"
+    assert run("landscape", "--model", tmp_path / "tr", "--data", workdir / "data" / "hdm05" / "classTest.npz",
+               "--out", tmp_path / "ls", "--num-samples", 2, "--points", 5, "--directions", 2, "--pgd-steps", 2,
+               "--attack-iterations", 2) == 0
+    assert "around adversarial samples" in capsys.readouterr().out
+    assert (tmp_path / "ls_surrogate.png").stat().st_size > 0 and (tmp_path / "ls_surrogate.json").exists()

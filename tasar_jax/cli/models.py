@@ -39,9 +39,18 @@ def _train(args) -> None:
                             milestones=milestones, warmup_epochs=args.warmup_epochs,
                             weight_decay=args.weight_decay, seed=args.seed)
     overrides = {k: v for k, v in (("width", args.width), ("num_classes", args.num_classes)) if v is not None}
+    trades_config = None
+    if args.defence == "trades":
+        from tasar_jax.defences import TRADESConfig
+
+        trades_config = TRADESConfig(beta=args.trades_beta, epsilon=args.trades_epsilon, steps=args.trades_steps,
+                                     step_size=args.trades_step_size, upstream_clamp=args.upstream_clamp,
+                                     eval_every=args.eval_every, select=args.select)
     meta = pipeline.train_classifier(args.arch, args.dataset, args.data, args.out, train_config=config,
-                                     train_file=args.train_file, test_file=args.test_file, **overrides)
-    console.print(f"best test accuracy {meta['accuracy']:.2%} at epoch {meta['epoch']} → {args.out}")
+                                     train_file=args.train_file, test_file=args.test_file, defence=args.defence,
+                                     trades_config=trades_config, **overrides)
+    robust = f", robust {meta['robust_accuracy']:.2%}" if meta.get("robust_accuracy") is not None else ""
+    console.print(f"best test accuracy {meta['accuracy']:.2%}{robust} at epoch {meta['epoch']} → {args.out}")
 
 
 def _test(args) -> None:
@@ -123,8 +132,18 @@ def add_commands(sub) -> None:
                    help="label rows with the synthetic action names, or with class numbers only")
     p.set_defaults(func=_show)
 
-    p = sub.add_parser("train", help="train a classifier (upstream routine 'train')")
+    p = sub.add_parser("train", help="train a classifier (upstream routine 'train'; --defence trades: TRADES)")
     _add_train_args(p)
+    g = p.add_argument_group("TRADES adversarial training (--defence trades)")
+    g.add_argument("--defence", default=None, choices=["trades"], help="train a defended classifier")
+    g.add_argument("--trades-beta", type=float, default=6.0)
+    g.add_argument("--trades-epsilon", type=float, default=0.01, help="inner attack L∞ radius")
+    g.add_argument("--trades-steps", type=int, default=20, help="inner attack iterations (--attackep)")
+    g.add_argument("--trades-step-size", type=float, default=1e-4)
+    g.add_argument("--upstream-clamp", action="store_true", help="clamp inner iterates to [0, 1] as upstream")
+    g.add_argument("--eval-every", type=int, default=5, help="epochs between robust evaluations")
+    g.add_argument("--select", default="robust", choices=["robust", "clean"], help="which accuracy picks the kept "
+                   "checkpoint")
     p.set_defaults(func=_train)
 
     for name, func, helptext in (("test", _test, "accuracy of a checkpoint on a test file"),
