@@ -209,3 +209,18 @@ def test_defences_and_landscape_commands(workdir, tmp_path, capsys):
                "--attack-iterations", 2) == 0
     assert "around adversarial samples" in capsys.readouterr().out
     assert (tmp_path / "ls_surrogate.png").stat().st_size > 0 and (tmp_path / "ls_surrogate.json").exists()
+
+
+def test_benchmark_command_runs_and_resumes(tmp_path, capsys):
+    import json
+
+    from tests.benchmark.test_runner import CONFIG
+
+    (tmp_path / "tiny.json").write_text(json.dumps({**CONFIG, "attacks": {"fgsm": {}}}))
+    assert run("benchmark", tmp_path / "tiny.json", "--workdir", tmp_path / "run", "--no-progress") == 0
+    out = capsys.readouterr().out
+    assert "transfer success rate" in out and "fgsm" in out and (tmp_path / "run" / "results.md").exists()
+    assert run("benchmark", tmp_path / "tiny.json", "--workdir", tmp_path / "run", "--no-progress") == 0
+    (tmp_path / "bad.json").write_text(json.dumps({**CONFIG, "attacks": {"nosuch": {}}}))
+    assert run("benchmark", tmp_path / "bad.json", "--workdir", tmp_path / "bad", "--no-progress") == 2
+    assert "nosuch" in capsys.readouterr().out

@@ -12,6 +12,13 @@ import importlib
 from typing import Callable, NamedTuple
 
 
+class UnknownAttackError(KeyError, ValueError):
+    """An attack name the registry does not know (a ``ValueError`` too, so the CLI reports it as bad input)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class AttackEntry(NamedTuple):
     target: str  # "module:function" under tasar_jax.attacks
     needs: str
@@ -41,7 +48,7 @@ def entry(name: str) -> AttackEntry:
     try:
         return ATTACKS[name.lower()]
     except KeyError:
-        raise KeyError(f"unknown attack {name!r}; known: {', '.join(ATTACKS)}") from None
+        raise UnknownAttackError(f"unknown attack {name!r}; known: {', '.join(ATTACKS)}") from None
 
 
 def constructor(name: str) -> Callable:

@@ -1,8 +1,29 @@
-"""Whole studies: ``demo`` (the benchmark at demo scale on the embedded dataset)."""
+"""Whole studies: ``benchmark CONFIG`` (train or convert, gather, post-train, attack, evaluate, report) and
+``demo`` (the benchmark at demo scale on the embedded synthetic dataset)."""
 
 from __future__ import annotations
 
+import pathlib
+
 from tasar_jax.cli.common import console
+
+
+def _convert(arch, dataset, checkpoint, bone_checkpoint=None):
+    import converters  # torch is needed only when a config converts upstream checkpoints
+
+    return converters.convert_file(arch, dataset, checkpoint, bone_checkpoint)
+
+
+def _benchmark(args) -> None:
+    from tasar_jax.benchmark import run_benchmark
+    from tasar_jax.evaluation import report
+
+    workdir = args.workdir or pathlib.Path("runs") / args.config.stem
+    results = run_benchmark(args.config, workdir, resume=not args.fresh, progress=not args.no_progress,
+                            console=console, converter=_convert)
+    console.print(report.rich_table(results["cells"], title="transfer success rate (%)"))
+    for name, path in results["files"].items():
+        console.print(f"{name}: {path}")
 
 
 def _demo(args) -> None:
@@ -12,8 +33,15 @@ def _demo(args) -> None:
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("demo", help="synthesize data → train ST-GCN → test → gather, with a summary")
+    p = sub.add_parser("demo", help="the transfer benchmark at demo scale on the embedded synthetic dataset")
     p.add_argument("--workdir", default="tasar-demo")
-    p.add_argument("--epochs", type=int, default=None, help="default: the demo's own setting")
+    p.add_argument("--epochs", type=int, default=None, help="override every model's training epochs")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser("benchmark", help="run (or resume) a benchmark config: models × attacks × targets")
+    p.add_argument("config", type=pathlib.Path, help="a .toml/.json config, e.g. experiments/configs/hdm05.toml")
+    p.add_argument("--workdir", type=pathlib.Path, default=None, help="run folder (default: runs/<config name>)")
+    p.add_argument("--fresh", action="store_true", help="recompute every stage instead of resuming")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_benchmark)
