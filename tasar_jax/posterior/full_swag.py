@@ -189,9 +189,21 @@ def load_swag(path) -> tuple[SwagMoments, dict]:
     return SwagMoments(_nested(groups["mean"]), _nested(groups["sqmean"])), meta
 
 
+def _keyed_like(pure, like, path=()):
+    """``pure`` with every key spelled as in ``like``: file names cannot tell a list index 0 from a dict key "0"."""
+    if not isinstance(like, dict):
+        return pure
+    lookup = {str(k): v for k, v in pure.items()} if isinstance(pure, dict) else {}
+    missing = [str(k) for k in like if str(k) not in lookup]
+    if missing:
+        raise DataFormatError(f"SWAG moments lack {'/'.join(map(str, path))}/{{{', '.join(missing)}}} of the model")
+    return {k: _keyed_like(lookup[str(k)], v, path + (k,)) for k, v in like.items()}
+
+
 def as_param_state(template: nnx.State, tree) -> nnx.State:
     """``tree`` (an ``nnx.State`` or a nested pure dict) as a copy of ``template`` (a Param state); shapes checked."""
     pure = tree.to_pure_dict() if isinstance(tree, nnx.State) else tree
+    pure = _keyed_like(pure, template.to_pure_dict())
     state = jax.tree.map(lambda a: a, template)
     nnx.replace_by_pure_dict(state, pure)
     for (path, a), b in zip(nnx.to_flat_state(template), jax.tree.leaves(state)):

@@ -153,3 +153,15 @@ def test_ba_stays_in_the_ball_is_deterministic_and_independent_of_the_batch(tune
     assert not np.array_equal(other.x_adv, full.x_adv)  # the draws depend on the key
     with pytest.raises(TypeError, match="NNX"):
         ba.BA(base.Surrogate(lambda p, x: x, {"w": jnp.zeros(1)}), moments)
+
+
+def test_moments_of_a_model_with_integer_named_submodules_round_trip(tmp_path):
+    """npz names cannot tell a list index from a dict key "0": loading must follow the model's own keys."""
+    from tasar_jax import models
+
+    params = nnx.state(models.create("mlp", "hdm05", hidden=8), nnx.Param)
+    loaded, _ = full_swag.load_swag(full_swag.save_swag(tmp_path / "s.npz", full_swag.SwagMoments(params, params)))
+    for a, b in zip(_leaves(params), _leaves(full_swag.as_param_state(params, loaded.mean))):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(DataFormatError, match="lack"):
+        full_swag.as_param_state(params, {})
