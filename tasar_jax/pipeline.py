@@ -188,67 +188,101 @@ def posttrain(model_dir, data_root, out_path=None, *, config=None, num_heads: in
     return result
 
 
-def attack_tasar(model_dir, data_path=None, out_path=None, *, posterior_path=None, motion_path=None,
-                 config=None, batch_size: int = 8, seed: int = 0, upstream_targets: bool = False,
-                 progress: bool = True) -> dict:
-    """The TASAR attack on a gathered set with a post-trained surrogate; writes the adversarial set (npz).
+def finetune_swag(model_dir, data_root, out_dir=None, *, config=None, upstream_statistics: bool = False,
+                  train_file: str = TRAIN_FILE, progress: bool = True) -> dict:
+    """Upstream ``finetune`` for BA (reference.md §6): flatness-regularised SGD over the whole surrogate with SWAG
+    moments. Writes ``<out_dir>/swag.npz`` and, unless ``upstream_statistics`` (keep the original batch-norm
+    statistics, §7.27), the fine-tuned model as ``<out_dir>/ba_model`` (default ``out_dir``: the model's)."""
+    from tasar_jax.posterior import full_swag
 
-    Defaults follow upstream's layout: ``<model>/adClassTrain.npz`` (from ``gather``), ``<model>/posterior.npz``
-    (from ``posttrain``; a (joint, bone) pair for two-stream surrogates) and the motion cache beside the data file
-    (computed on first use). Batches are padded to one shape (one compilation); posterior draws are keyed by the
-    global sample index, so results do not depend on ``batch_size``. Targeted attacks (``config.targeted``) draw
-    one target per sample (``common.random_targets``; ``upstream_targets`` allows the true class, as upstream).
+    config = config or full_swag.FinetuneConfig()
+    model, meta = checkpoints.load(model_dir)
+    x, y = load_for_model(meta, resolve(data_root, meta["dataset"], train_file))
+    tuned, moments = full_swag.finetune(model, x, y, config, jax.random.key(config.seed), progress=progress)
+    out_dir = pathlib.Path(out_dir if out_dir is not None else model_dir)
+    ba_model = pathlib.Path(model_dir)
+    if not upstream_statistics:
+        ba_model = checkpoints.save(out_dir / "ba_model", tuned, architecture=meta["architecture"],
+                                    dataset=meta["dataset"], source=f"SWAG fine-tuning of {model_dir}")
+    swag = full_swag.save_swag(out_dir / "swag.npz", moments, surrogate_checkpoint=str(model_dir),
+                               dataset=meta["dataset"], model_dir=str(ba_model), config=dataclasses.asdict(config))
+    return {"file": str(swag), "model_dir": str(ba_model)}
+
+
+def attack(method: str, model_dir, data_path=None, out_path=None, *, hyper: dict | None = None, members=(),
+           posterior_path=None, motion_path=None, swag_path=None, batch_size: int = 16, seed: int = 0,
+           upstream_targets: bool = False, progress: bool = True) -> dict:
+    """Runs attack ``method`` (``attacks.registry``) from the surrogate checkpoint ``model_dir`` on a gathered set
+    and writes the adversarial set (npz). ``hyper``: the attack's keyword arguments (``targeted=True``: one random
+    target per sample, ``common.random_targets``; ``upstream_targets`` allows the true class, as upstream).
+
+    What each family needs besides the checkpoint, with upstream's layout as defaults: ensembles the other
+    ``members`` (checkpoint directories); BA ``<model>/swag.npz`` (``finetune_swag``); TASAR ``<model>/posterior.npz``
+    (``posttrain``; a (joint, bone) pair for two-stream surrogates) and, with ``temporal``, the motion cache beside
+    the data file (computed on first use). Batches are padded to one shape; every sample is keyed by its index, so
+    results do not depend on ``batch_size``.
     """
     import time
 
-    from rich.progress import Progress
+    from tasar_jax.attacks import base, common, registry
 
-    from tasar_jax import motion
-    from tasar_jax.attacks import common, tasar
-    from tasar_jax.posterior import Posterior, load_posterior
-
-    config = config or tasar.TASARConfig()
+    hyper = dict(hyper or {})
+    needs = registry.entry(method).needs
     model_dir = pathlib.Path(model_dir)
     model, meta = checkpoints.load(model_dir)
     data_path = pathlib.Path(data_path) if data_path is not None else model_dir / GATHER_FILE
     x, labels = load_for_model(meta, data_path)
-    posterior_path = posterior_path or model_dir / "posterior.npz"
+    hyper.update(registry.dataset_arguments(method, meta["dataset"], hyper))
+    surrogate, extras = base.Surrogate.from_model(model), None
+    if needs == "surrogates":
+        surrogate = [surrogate] + [base.Surrogate.from_model(checkpoints.load(m)[0]) for m in members]
+        args = (surrogate,)
+    elif needs == "swag":
+        from tasar_jax.posterior import full_swag
+
+        moments, swag_meta = full_swag.load_swag(swag_path or model_dir / "swag.npz")
+        tuned = checkpoints.load(swag_meta.get("model_dir", model_dir))[0]
+        args = (base.Surrogate.from_model(tuned), moments)
+    elif needs == "posterior":
+        args, extras = _tasar_inputs(model, meta, model_dir, x, data_path, posterior_path, motion_path,
+                                     temporal=hyper.get("temporal", True), progress=progress)
+    else:
+        args = (surrogate,)
+    atk = registry.constructor(method)(*args, **hyper)
+    key, n, true_labels = jax.random.key(seed), x.shape[0], labels
+    targeted = bool(hyper.get("targeted", False))
+    if targeted:
+        labels = np.asarray(common.random_targets(jax.random.fold_in(key, TARGET_STREAM), labels,
+                                                  meta["config"]["num_classes"], exclude_true=not upstream_targets))
+    start_time = time.perf_counter()
+    x_adv, predictions, success, _ = base.run_in_batches(atk, key, x, labels, batch_size, extras=extras,
+                                                         progress=progress, description=method)
+    seconds = time.perf_counter() - start_time
+    out_path = pathlib.Path(out_path) if out_path is not None else model_dir / f"{method}_adv.npz"
+    common.save_adversarial(out_path, common.AdversarialSet(x, x_adv, labels, predictions, success,
+                                                            true_labels if targeted else None))
+    return {"file": str(out_path), "num_samples": int(n), "success_rate": float(success.mean()),
+            "seconds_per_example": seconds / n, "max_linf": float(np.abs(x_adv - x).max())}
+
+
+def _tasar_inputs(model, meta, model_dir, x, data_path, posterior_path, motion_path, *, temporal, progress):
+    """TASAR's constructor arguments (per-stream surrogate, posterior) and per-sample motion extras."""
+    from tasar_jax import motion
+    from tasar_jax.attacks import base
+    from tasar_jax.posterior import Posterior, load_posterior
+
+    posterior_path = posterior_path or pathlib.Path(model_dir) / "posterior.npz"
     posterior, _ = load_posterior(posterior_path)
     two_stream = not isinstance(posterior, Posterior)
     if two_stream != isinstance(model, streams.TwoStream):
         raise ValueError(f"{posterior_path} is a {'two' if two_stream else 'single'}-stream "
                          f"posterior but {model_dir} is a {meta['architecture']} surrogate")
-    ar1 = ar2 = None
-    if config.temporal:
+    extras = None
+    if temporal:
         cache = pathlib.Path(motion_path) if motion_path else motion.default_cache_path(data_path)
         ar1, ar2 = motion.cached_motion(x, cache, progress=progress)
-    apply_fn, params = common.surrogate_from_model(model)
-    key, n = jax.random.key(seed), x.shape[0]
-    true_labels = labels
-    if config.targeted:
-        labels = np.asarray(common.random_targets(jax.random.fold_in(key, TARGET_STREAM), labels,
-                                                  meta["config"]["num_classes"], exclude_true=not upstream_targets))
-    batch_size = max(1, min(batch_size, n))
-    outputs, start_time = [], time.perf_counter()
-    with Progress(disable=not progress) as bar:
-        task = bar.add_task("TASAR", total=n)
-        for start in range(0, n, batch_size):
-            idx = np.arange(start, start + batch_size)
-            take = np.minimum(idx, n - 1)  # pad the last batch by repeating its last sample
-            batch_ar = {} if ar1 is None else {"ar1": ar1[take], "ar2": ar2[take]}
-            result = tasar.tasar_attack(apply_fn, params, posterior, x[take], labels[take], key, config,
-                                        indices=idx, **batch_ar)
-            keep = min(batch_size, n - start)
-            outputs.append(jax.tree.map(lambda a, k=keep: np.asarray(a)[:k],
-                                        (result.x_adv, result.predictions, result.success)))
-            bar.update(task, advance=keep)
-    seconds = time.perf_counter() - start_time
-    x_adv, predictions, success = (np.concatenate(parts) for parts in zip(*outputs))
-    out_path = pathlib.Path(out_path) if out_path is not None else model_dir / "tasar_adv.npz"
-    common.save_adversarial(out_path, common.AdversarialSet(x, x_adv, labels, predictions, success,
-                                                            true_labels if config.targeted else None))
-    return {"file": str(out_path), "num_samples": int(n), "success_rate": float(success.mean()),
-            "seconds_per_example": seconds / n, "max_linf": float(np.abs(x_adv - x).max())}
+        extras = {"ar1": ar1, "ar2": ar2}
+    return (base.Surrogate.from_model(model, streams=two_stream), posterior), extras
 
 
 def beat(model_dir, data_root, out_path=None, *, config=None, num_heads: int = 5, train_file: str = TRAIN_FILE,

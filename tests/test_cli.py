@@ -224,3 +224,27 @@ def test_benchmark_command_runs_and_resumes(tmp_path, capsys):
     (tmp_path / "bad.json").write_text(json.dumps({**CONFIG, "attacks": {"nosuch": {}}}))
     assert run("benchmark", tmp_path / "bad.json", "--workdir", tmp_path / "bad", "--no-progress") == 2
     assert "nosuch" in capsys.readouterr().out
+
+
+def test_baseline_attacks_from_the_command_line(workdir, tmp_path, capsys):
+    """Any registry attack runs from ``attack --method``: a single-surrogate one with ``--set``, an ensemble with
+    ``--member``, and BA after ``finetune``."""
+    from tasar_jax.attacks.common import load_adversarial
+    from tasar_jax.data import formats
+
+    clips, classes = formats.read_raw(workdir / "data" / "hdm05" / "classTest.npz", "hdm05")
+    formats.write_raw(tmp_path / "few.npz", clips[:3], classes[:3])
+    common = ("--model", workdir / "ck", "--data", tmp_path / "few.npz", "--iterations", 2)
+    assert run("attack", "--method", "mifgsm", *common, "--set", "decay=1.0", "--out", tmp_path / "mi.npz") == 0
+    assert run("attack", "--method", "ensemble", *common, "--member", workdir / "ck", "--targeted",
+               "--out", tmp_path / "ens.npz") == 0
+    assert run("finetune", "--model", workdir / "ck", "--data", workdir / "data", "--epochs", 1,
+               "--out", tmp_path / "ba") == 0
+    assert run("attack", "--method", "ba", *common, "--swag", tmp_path / "ba" / "swag.npz", "--n-models", 2,
+               "--out", tmp_path / "ba.npz") == 0
+    out = capsys.readouterr().out
+    assert "mifgsm untargeted white-box" in out and "ensemble targeted" in out and "ba untargeted" in out
+    for name in ("mi", "ens", "ba"):
+        adv = load_adversarial(tmp_path / f"{name}.npz")
+        assert adv.x_adv.shape == adv.x.shape and np.abs(adv.x_adv - adv.x).max() <= 0.01 + 1e-6
+    assert run("attack", "--method", "fgsm", *common, "--set", "decay") == 2

@@ -23,6 +23,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from tasar_jax.attacks import common
 
@@ -164,6 +165,43 @@ def run_attack(spec, surrogate: Surrogate, key, x, labels, *, indices=None, extr
     x, labels = check_batch(x, labels)
     indices = jnp.arange(x.shape[0]) if indices is None else jnp.asarray(indices)
     return _run(spec, surrogate.apply_fn, surrogate.params, x, labels, key, indices, extras or {})
+
+
+class BatchedResult(NamedTuple):
+    """Numpy results of ``run_in_batches``: final iterates, surrogate predictions and success per sample, and the
+    batch-averaged fool rate per iteration (upstream's per-iteration bookkeeping, over all samples)."""
+
+    x_adv: np.ndarray
+    predictions: np.ndarray
+    success: np.ndarray
+    fool_rate_per_iteration: np.ndarray
+
+
+def run_in_batches(atk: "Attack", key, x, labels, batch_size: int, *, extras: dict | None = None,
+                   progress: bool = False, description: str = "attack") -> BatchedResult:
+    """``atk.run`` over fixed-size batches of a whole set (the last one padded by repeating its last sample, so
+    every batch has one shape and one compilation). Samples keep their global index, so results do not depend on
+    ``batch_size``. ``extras``: per-sample arrays (N, ...) sliced along with x."""
+    from rich.progress import Progress
+
+    x, labels = np.asarray(x), np.asarray(labels)
+    n = x.shape[0]
+    batch_size = max(1, min(batch_size, n))
+    parts = []
+    with Progress(disable=not progress) as bar:
+        task = bar.add_task(description, total=n)
+        for start in range(0, n, batch_size):
+            idx = np.arange(start, start + batch_size)
+            take = np.minimum(idx, n - 1)
+            batch_extras = None if extras is None else {k: np.asarray(v)[take] for k, v in extras.items()}
+            result = atk.run(key, x[take], labels[take], indices=idx, extras=batch_extras)
+            keep = min(batch_size, n - start)
+            parts.append([np.asarray(a)[:keep] for a in (result.x_adv, result.predictions, result.success)]
+                         + [np.asarray(result.fooled_iters)[:, :keep]])
+            bar.update(task, advance=keep)
+    x_adv, predictions, success, fooled = (np.concatenate(p, axis=-1 if i == 3 else 0)
+                                           for i, p in enumerate(zip(*parts)))
+    return BatchedResult(x_adv, predictions, success, fooled.mean(axis=1) if fooled.size else np.zeros(0))
 
 
 class Attack:

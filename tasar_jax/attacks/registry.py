@@ -51,6 +51,19 @@ def entry(name: str) -> AttackEntry:
         raise UnknownAttackError(f"unknown attack {name!r}; known: {', '.join(ATTACKS)}") from None
 
 
+def dataset_arguments(name: str, dataset: str, given: dict) -> dict:
+    """The keyword arguments of attack ``name`` that come from the dataset's skeleton (SMART/CIASA ``parents``),
+    unless ``given`` sets them."""
+    import inspect
+
+    from tasar_jax.data import layouts
+
+    params = inspect.signature(constructor(name)).parameters
+    spec = layouts.get_dataset(dataset)
+    values = {"parents": spec.parents, "dataset": dataset}
+    return {k: v for k, v in values.items() if k in params and k not in given}
+
+
 def constructor(name: str) -> Callable:
     """The constructor function of attack ``name`` (e.g. ``constructor("mifgsm")(surrogate, iterations=50)``)."""
     module, function = entry(name).target.split(":")

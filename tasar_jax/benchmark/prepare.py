@@ -125,11 +125,10 @@ def load_attack_set(gathered: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def posterior_stage(cfg: BenchmarkConfig, name: str, model: dict, data: dict, run: pathlib.Path, store: Store, *,
                     progress: bool) -> dict:
-    """TASAR's post-trained appended heads (``pipeline.posttrain``) for surrogate ``name``."""
+    """TASAR's post-trained appended heads (``pipeline.posttrain``) for surrogate ``name`` (per stream, as a
+    (joint, bone) pair, for the two-stream ensembles)."""
     from tasar_jax import posterior as post
 
-    if models.entry(model["arch"]).two_stream:
-        raise Unavailable(f"{name} is a two-stream ensemble: post-training takes single streams")
     spec = {"model": model["spec"], "posttrain": dict(cfg.posttrain), "seed": cfg.seed}
     done = store.get(f"posterior-{name}", spec)
     if done is not None:
@@ -174,19 +173,11 @@ def swag_stage(cfg: BenchmarkConfig, name: str, model: dict, data: dict, run: pa
     done = store.get(f"swag-{name}", spec)
     if done is not None:
         return done
-    import jax
-
     settings = {"seed": cfg.seed, **cfg.swag}
     upstream_statistics = bool(settings.pop("upstream_statistics", False))
-    net, meta = checkpoints.load(model["dir"])
-    x, y = pipeline.load_for_model(meta, pipeline.resolve(data["root"], cfg.dataset, cfg.data.train_file))
-    started, folder = time.time(), run / "surrogates" / name
-    tuned, moments = full_swag.finetune(net, x, y, full_swag.FinetuneConfig(**settings),
-                                        jax.random.key(settings["seed"]), progress=progress)
-    model_dir = pathlib.Path(model["dir"])
-    if not upstream_statistics:
-        model_dir = checkpoints.save(folder / "ba_model", tuned, architecture=meta["architecture"],
-                                     dataset=cfg.dataset, source=f"SWAG fine-tuning of {model['dir']}")
-    full_swag.save_swag(folder / "swag.npz", moments, surrogate_checkpoint=model["dir"], dataset=cfg.dataset)
-    return store.put(f"swag-{name}", spec, {"file": str(folder / "swag.npz"), "model_dir": str(model_dir),
-                                            "seconds": time.time() - started})
+    started = time.time()
+    result = pipeline.finetune_swag(model["dir"], data["root"], run / "surrogates" / name,
+                                    config=full_swag.FinetuneConfig(**settings),
+                                    upstream_statistics=upstream_statistics, train_file=cfg.data.train_file,
+                                    progress=progress)
+    return store.put(f"swag-{name}", spec, {**result, "seconds": time.time() - started})

@@ -9,7 +9,7 @@ perturbation statistics) → evaluation cells (surrogate × attack × target) �
 
 Every stage writes atomically and then records completion (``store.Store``); a finished stage with an unchanged
 spec is never recomputed, so an interrupted run continues where it stopped. A cell whose attack or dependency
-cannot run here (a module not installed yet, a two-stream surrogate for TASAR) is reported as skipped with the
+cannot run here (a module not installed yet) is reported as skipped with the
 reason and retried on the next run; every other error stops the run.
 
 Attacks run in fixed-size batches (the last one padded by repeating its last sample: one compilation), keyed by
@@ -19,20 +19,17 @@ not depend on the batch size (docs/decisions.md E6).
 
 from __future__ import annotations
 
-import inspect
 import pathlib
 import time
 import zlib
 
 import jax
-import numpy as np
 
 from tasar_jax import checkpoints
 from tasar_jax.attacks import base, common, registry
 from tasar_jax.benchmark import prepare
 from tasar_jax.benchmark.config import AttackSpec, BenchmarkConfig, parse
 from tasar_jax.benchmark.store import Store, to_json, write_json
-from tasar_jax.data import layouts
 from tasar_jax.evaluation import metrics, report
 
 
@@ -57,17 +54,6 @@ class _Models:
         return base.Surrogate.from_model(self.model(name))
 
 
-def _constructor_args(cfg: BenchmarkConfig, attack: AttackSpec, ctor) -> dict:
-    """Hyper-parameters plus the dataset's skeleton where the constructor takes one (SMART/CIASA ``parents``)."""
-    hyper = dict(attack.hyper)
-    params = inspect.signature(ctor).parameters
-    if "parents" in params and "parents" not in hyper:
-        hyper["parents"] = layouts.get_dataset(cfg.dataset).parents
-    if "dataset" in params and "dataset" not in hyper:
-        hyper["dataset"] = cfg.dataset
-    return hyper
-
-
 def build_attack(cfg: BenchmarkConfig, attack: AttackSpec, surrogate: str, models: _Models, prep: dict):
     """``(base.Attack, extras or None)`` for ``attack`` from ``surrogate``; raises ``prepare.Unavailable``."""
     try:
@@ -75,7 +61,7 @@ def build_attack(cfg: BenchmarkConfig, attack: AttackSpec, surrogate: str, model
     except (ImportError, AttributeError) as err:
         raise prepare.Unavailable(f"attack {attack.method!r} is not available: {err}") from None
     needs = registry.entry(attack.method).needs
-    hyper = _constructor_args(cfg, attack, ctor)
+    hyper = {**attack.hyper, **registry.dataset_arguments(attack.method, cfg.dataset, attack.hyper)}
     if needs == "surrogate":
         return ctor(models.surrogate(surrogate), **hyper), None
     if needs == "surrogates":
@@ -89,7 +75,9 @@ def build_attack(cfg: BenchmarkConfig, attack: AttackSpec, surrogate: str, model
     if needs == "posterior":
         from tasar_jax.posterior import load_posterior
 
-        atk = ctor(models.surrogate(surrogate), load_posterior(prep["posterior"]["file"])[0], **hyper)
+        model = models.model(surrogate)  # two-stream ensembles attack through their per-stream logits
+        atk = ctor(base.Surrogate.from_model(model, streams=hasattr(model, "stream_logits")),
+                   load_posterior(prep["posterior"]["file"])[0], **hyper)
         if "motion" not in prep:
             return atk, None
         from tasar_jax import motion
@@ -97,24 +85,6 @@ def build_attack(cfg: BenchmarkConfig, attack: AttackSpec, surrogate: str, model
         loaded = motion.load_motion(prep["motion"]["file"])
         return atk, {"ar1": loaded["ar1"], "ar2": loaded["ar2"]}
     raise prepare.Unavailable(f"attack {attack.method!r} needs {needs!r}, which the runner does not provide")
-
-
-def run_batched(atk, key, x, labels, batch_size: int, extras: dict | None = None):
-    """``atk.run`` over padded fixed-size batches; returns numpy (x_adv, predictions, success, max fool rate)."""
-    n = x.shape[0]
-    batch_size = max(1, min(batch_size, n))
-    parts, fool_rates = [], []
-    for start in range(0, n, batch_size):
-        idx = np.arange(start, start + batch_size)
-        take = np.minimum(idx, n - 1)
-        batch_extras = None if extras is None else {k: np.asarray(v[take], np.float32) for k, v in extras.items()}
-        result = atk.run(key, x[take], labels[take], indices=idx, extras=batch_extras)
-        keep = min(batch_size, n - start)
-        parts.append([np.asarray(a)[:keep] for a in (result.x_adv, result.predictions, result.success)])
-        fool_rates.append(np.asarray(result.fooled_iters)[:, :keep])
-    x_adv, predictions, success = (np.concatenate(p) for p in zip(*parts))
-    per_iteration = np.concatenate(fool_rates, axis=1).mean(axis=1) if fool_rates[0].size else np.zeros(1)
-    return x_adv, predictions, success, float(per_iteration.max())
 
 
 def attack_cell(cfg, attack: AttackSpec, surrogate: str, models: _Models, prep: dict, run: pathlib.Path) -> dict:
@@ -128,7 +98,8 @@ def attack_cell(cfg, attack: AttackSpec, surrogate: str, models: _Models, prep: 
         extras = {k: v[:n] for k, v in extras.items()}
     key = jax.random.fold_in(jax.random.key(cfg.seed), zlib.crc32(f"{surrogate}/{attack.name}".encode()))
     started = time.time()
-    x_adv, predictions, success, best_rate = run_batched(atk, key, x, goal, attack.batch_size, extras)
+    x_adv, predictions, success, rates = base.run_in_batches(atk, key, x, goal, attack.batch_size, extras=extras)
+    best_rate = float(rates.max()) if rates.size else 0.0
     seconds = time.time() - started
     path = run / "attacks" / surrogate / f"{attack.name}.npz"
     common.save_adversarial(path, common.AdversarialSet(x, x_adv, goal, predictions, success))

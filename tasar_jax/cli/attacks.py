@@ -1,4 +1,5 @@
-"""TASAR commands: ``posttrain``, ``import-posterior``, ``motion``, ``attack``."""
+"""Attack commands: ``posttrain``, ``import-posterior``, ``motion`` (TASAR's inputs), ``finetune`` (BA's) and
+``attack --method NAME`` (every attack of the registry)."""
 
 from __future__ import annotations
 
@@ -35,20 +36,55 @@ def _import_posterior(args) -> None:
     console.print(f"{kind}posterior with {args.heads} heads from {', '.join(map(str, folders))} → {args.out}")
 
 
+def _hyper(args) -> dict:
+    """The attack's keyword arguments from the common flags, the method's own flags and ``--set KEY=VALUE``."""
+    import inspect
+    import json
+
+    from tasar_jax.attacks import registry, tasar
+
+    hyper = {"iterations": args.iterations, "epsilon": args.epsilon, "step_size": args.step,
+             "targeted": args.targeted}
+    if args.method == "tasar":
+        hyper.update(samples_per_head=args.samples_per_head, scale=args.scale, temporal=not args.no_temporal)
+        if args.upstream:
+            hyper.update({k: getattr(tasar.TASARConfig.upstream(), k)
+                          for k in ("group_size", "shared_draws", "bone_head_sees_joint")})
+    elif args.method == "ba":
+        hyper.update(n_models=args.n_models, scale=args.scale)
+    if args.upstream and "upstream" in inspect.signature(registry.constructor(args.method)).parameters:
+        hyper["upstream"] = True
+    for item in args.set:
+        name, _, value = item.partition("=")
+        if not value:
+            raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
+        try:
+            hyper[name.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            hyper[name.replace("-", "_")] = value
+    return hyper
+
+
 def _attack(args) -> None:
     from tasar_jax import pipeline
-    from tasar_jax.attacks import tasar
 
-    make = tasar.TASARConfig.upstream if args.upstream else tasar.TASARConfig
-    config = make(iterations=args.iterations, epsilon=args.epsilon, step_size=args.step,
-                  samples_per_head=args.samples_per_head, scale=args.scale, temporal=not args.no_temporal,
-                  targeted=args.targeted)
-    r = pipeline.attack_tasar(args.model, args.data, args.out, posterior_path=args.posterior,
-                              motion_path=args.motion, config=config, batch_size=args.batch_size, seed=args.seed,
-                              upstream_targets=args.upstream)
+    r = pipeline.attack(args.method, args.model, args.data, args.out, hyper=_hyper(args), members=args.member,
+                        posterior_path=args.posterior, motion_path=args.motion, swag_path=args.swag,
+                        batch_size=args.batch_size, seed=args.seed, upstream_targets=args.upstream)
     mode = "targeted" if args.targeted else "untargeted"
-    console.print(f"TASAR {mode} white-box success {r['success_rate']:.1%} on {r['num_samples']} samples, "
+    console.print(f"{args.method} {mode} white-box success {r['success_rate']:.1%} on {r['num_samples']} samples, "
                   f"{r['seconds_per_example'] * 1e3:.1f} ms per example, max |δ| {r['max_linf']:.4f} → {r['file']}")
+
+
+def _finetune(args) -> None:
+    from tasar_jax import pipeline
+    from tasar_jax.posterior import full_swag
+
+    config = full_swag.FinetuneConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                                      lam=args.lam, swa_n=args.swa_n, seed=args.seed)
+    r = pipeline.finetune_swag(args.model, args.data, args.out, config=config,
+                               upstream_statistics=args.upstream_statistics, train_file=args.train_file)
+    console.print(f"SWAG moments → {r['file']}; BA attacks with {r['model_dir']}")
 
 
 def _motion(args) -> None:
@@ -95,25 +131,48 @@ def add_commands(sub) -> None:
     p.add_argument("--dataset", default=None, help="recorded in the metadata")
     p.set_defaults(func=_import_posterior)
 
-    p = sub.add_parser("attack", help="transfer attack with a post-trained surrogate (TASAR)")
-    p.add_argument("--method", default="tasar", choices=["tasar"])
+    from tasar_jax.attacks import registry
+
+    p = sub.add_parser("attack", help="run an attack from a surrogate checkpoint on its gathered samples")
+    p.add_argument("--method", default="tasar", choices=registry.names())
     p.add_argument("--model", required=True, help="surrogate checkpoint directory")
+    p.add_argument("--member", action="append", default=[], help="ensemble/svre: another member checkpoint")
     p.add_argument("--data", default=None, help="samples to attack (default: <model>/adClassTrain.npz)")
-    p.add_argument("--posterior", default=None, help="default: <model>/posterior.npz")
-    p.add_argument("--motion", default=None, help="AR1/AR2 cache (default: beside the data file)")
-    p.add_argument("--out", default=None, help="default: <model>/tasar_adv.npz")
+    p.add_argument("--out", default=None, help="default: <model>/<method>_adv.npz")
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--epsilon", type=float, default=0.01)
     p.add_argument("--step", type=float, default=0.01)
-    p.add_argument("--samples-per-head", type=int, default=20)
-    p.add_argument("--scale", type=float, default=1.5)
-    p.add_argument("--no-temporal", action="store_true", help="without the motion-dynamics term")
     p.add_argument("--targeted", action="store_true", help="random target class per sample (keyed by --seed)")
-    p.add_argument("--upstream", action="store_true",
-                   help="upstream's per-batch early stop, shared draws, targets that may equal the true class")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--upstream", action="store_true", help="the attack's upstream switches (TASAR: per-batch early "
+                   "stop, shared draws, §7.15 bone head) and targets that may equal the true class")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other hyper-parameter of the attack, e.g. --set decay=1.0 (JSON values)")
+    p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
+    g = p.add_argument_group("TASAR and BA")
+    g.add_argument("--posterior", default=None, help="TASAR: default <model>/posterior.npz")
+    g.add_argument("--motion", default=None, help="TASAR: AR1/AR2 cache (default: beside the data file)")
+    g.add_argument("--samples-per-head", type=int, default=20, help="TASAR posterior draws per head")
+    g.add_argument("--no-temporal", action="store_true", help="TASAR without the motion-dynamics term")
+    g.add_argument("--swag", default=None, help="BA: default <model>/swag.npz (tasar-jax finetune)")
+    g.add_argument("--n-models", type=int, default=3, help="BA: networks drawn per iteration")
+    g.add_argument("--scale", type=float, default=1.5, help="posterior std multiplier (TASAR, BA)")
     p.set_defaults(func=_attack)
+
+    p = sub.add_parser("finetune", help="BA's surrogate: SWAG fine-tuning of the whole network (upstream finetune)")
+    p.add_argument("--model", required=True, help="surrogate checkpoint directory")
+    p.add_argument("--data", default="data")
+    p.add_argument("--train-file", default="classTrain.npz")
+    p.add_argument("--out", default=None, help="folder for swag.npz and ba_model/ (default: the model's)")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--lam", type=float, default=1e-3)
+    p.add_argument("--swa-n", type=int, default=300)
+    p.add_argument("--upstream-statistics", action="store_true",
+                   help="BA keeps the original batch-norm statistics, as upstream (§7.27)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_finetune)
 
     p = sub.add_parser("motion", help="TASAR motion dynamics: time-varying AR coefficients AR1/AR2 (tvReg tvAR)")
     p.add_argument("--out", required=True, type=pathlib.Path, help=".npz to write (ar1, ar2: (N, 3, T, V, M) float64)")
