@@ -22,6 +22,10 @@ them are surrogates and targets, and the attacks with their hyper-parameters::
     train = { learning_rate = 0.1 }
     # checkpoint = "path"  # use a tasar-jax checkpoint (or an upstream .pth via the converter hook) instead
 
+    [models.stgcn_trades]  # a defended target: defence = "trades" (adversarial training) or "beat" (BEAT heads on
+    arch = "stgcn"         # the trained model); defence_config = TRADESConfig / BEATConfig fields (+ num_heads)
+    defence = "trades"
+
     [attack]               # defaults of every attack (AttackConfig fields and runner settings)
     iterations = 200
     epsilon = 0.01
@@ -48,7 +52,8 @@ from typing import Any, Mapping
 
 # attack keys that are runner settings, not hyper-parameters
 RUNNER_KEYS = ("method", "samples", "batch_size", "members", "label", "surrogates")
-MODEL_KEYS = ("arch", "train", "checkpoint", "bone_checkpoint", "seed")
+MODEL_KEYS = ("arch", "train", "checkpoint", "bone_checkpoint", "seed", "defence", "defence_config")
+DEFENCES = ("trades", "beat")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +75,8 @@ class ModelSpec:
     checkpoint: str | None = None
     bone_checkpoint: str | None = None
     seed: int | None = None
+    defence: str | None = None  # "trades" | "beat"
+    defence_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +131,8 @@ def _model(name: str, raw: Mapping, train_defaults: Mapping, seed: int) -> Model
     return ModelSpec(name=name, arch=raw.get("arch", name),
                      overrides={k: v for k, v in raw.items() if k not in MODEL_KEYS},
                      train={**train_defaults, **unknown_train}, checkpoint=raw.get("checkpoint"),
-                     bone_checkpoint=raw.get("bone_checkpoint"), seed=raw.get("seed", seed))
+                     bone_checkpoint=raw.get("bone_checkpoint"), seed=raw.get("seed", seed),
+                     defence=raw.get("defence"), defence_config=dict(raw.get("defence_config", {})))
 
 
 def _attack(name: str, raw: Mapping, defaults: Mapping) -> AttackSpec:
@@ -150,6 +158,8 @@ def parse(source) -> BenchmarkConfig:
     model_specs = {n: _model(n, m, raw.get("train", {}), seed) for n, m in raw["models"].items()}
     for spec in model_specs.values():
         models.entry(spec.arch)
+        if spec.defence not in (None, *DEFENCES):
+            raise ValueError(f"model {spec.name}: defence must be one of {DEFENCES}, got {spec.defence!r}")
     attack_specs = tuple(_attack(n, a, raw.get("attack", {})) for n, a in raw["attacks"].items())
     for spec in attack_specs:
         registry.entry(spec.method)

@@ -72,12 +72,27 @@ def model_stage(cfg: BenchmarkConfig, spec: ModelSpec, data: dict, run: pathlib.
                                       **train_kw, **spec.overrides)
         pipeline.assemble_two_stream(*dirs, out)
     else:
-        pipeline.train_classifier(spec.arch, cfg.dataset, root, out,
-                                  train_config=_train_config(spec, spec.arch, seed), **train_kw, **spec.overrides)
+        trades = {}
+        if spec.defence == "trades":
+            from tasar_jax.defences import TRADESConfig
+
+            trades = dict(defence="trades", trades_config=TRADESConfig(**spec.defence_config))
+        pipeline.train_classifier(spec.arch, cfg.dataset, root, out, train_config=_train_config(spec, spec.arch, seed),
+                                  **trades, **train_kw, **spec.overrides)
     tested = pipeline.test_classifier(out, root, test_file=cfg.data.test_file)
     meta = checkpoints.read_metadata(out)
+    beat_heads = None
+    if spec.defence == "beat":
+        from tasar_jax.defences import BEATConfig
+
+        settings = {"seed": seed, **spec.defence_config}
+        num_heads = int(settings.pop("num_heads", 5))
+        beat_heads = pipeline.beat(out, root, run / "models" / f"{spec.name}_beat.npz", config=BEATConfig(**settings),
+                                   num_heads=num_heads, train_file=cfg.data.train_file,
+                                   test_file=cfg.data.test_file, progress=progress)["file"]
     return store.put(f"model-{spec.name}", stage_spec, {
-        "dir": str(out), "arch": meta["architecture"], "accuracy": tested["accuracy"],
+        "dir": str(out), "beat": beat_heads, "defence": spec.defence, "arch": meta["architecture"],
+        "accuracy": tested["accuracy"],
         "num_parameters": meta.get("num_parameters"), "epoch": meta.get("epoch"), "seconds": time.time() - started,
         "spec": stage_spec})
 

@@ -40,8 +40,15 @@ class _Models:
         self.records, self.cache, self.predictors, self.batch_size = records, {}, {}, batch_size
 
     def model(self, name: str):
+        """The eval-mode model; a BEAT-defended one is its frozen base plus the BEAT heads."""
         if name not in self.cache:
-            self.cache[name] = checkpoints.load(self.records[name]["dir"])[0]
+            model = checkpoints.load(self.records[name]["dir"])[0]
+            if self.records[name].get("beat"):
+                from tasar_jax.defences import DefendedModel
+                from tasar_jax.posterior import load_posterior
+
+                model = DefendedModel(model, load_posterior(self.records[name]["beat"])[0].heads)
+            self.cache[name] = model
         return self.cache[name]
 
     def predictor(self, name: str) -> metrics.Predictor:
@@ -229,8 +236,8 @@ def run_benchmark(config, workdir, *, resume: bool = True, progress: bool = True
                 bar.update(task, advance=1)
 
     results = {"name": cfg.name, "dataset": cfg.dataset, "seed": cfg.seed, "note": cfg.note,
-               "models": {n: {k: r[k] for k in ("arch", "accuracy", "num_parameters", "epoch", "seconds")}
-                          for n, r in records.items()},
+               "models": {n: {k: r.get(k) for k in ("arch", "defence", "accuracy", "num_parameters", "epoch",
+                                                     "seconds")} for n, r in records.items()},
                "surrogates": {n: {k: v for k, v in p["gathered"].items() if k != "spec"} for n, p in preps.items()},
                "attacks": logs, "cells": cells, "skipped": skipped, "seconds": time.time() - started}
     write_outputs(results, run)

@@ -2,8 +2,15 @@
 BEAT, post-train Bayesian energy-based adversarial training of appended heads on a frozen base."""
 
 from tasar_jax.defences import beat, trades
-from tasar_jax.defences.beat import BEATConfig, BEATResult, beat_train, defended_surrogate, save_heads
+from tasar_jax.defences.beat import (
+    BEATConfig,
+    BEATResult,
+    DefendedModel,
+    beat_train,
+    defended_surrogate,
+    save_heads,
+)
 from tasar_jax.defences.trades import TRADESConfig, TRADESTrainer, robust_accuracy, trades_train
 
-__all__ = ["BEATConfig", "BEATResult", "TRADESConfig", "TRADESTrainer", "beat", "beat_train", "defended_surrogate",
-           "robust_accuracy", "save_heads", "trades", "trades_train"]
+__all__ = ["BEATConfig", "BEATResult", "DefendedModel", "TRADESConfig", "TRADESTrainer", "beat", "beat_train",
+           "defended_surrogate", "robust_accuracy", "save_heads", "trades", "trades_train"]

@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import nnx
 
 from tasar_jax import training
 from tasar_jax.attacks import base, common
@@ -220,6 +221,20 @@ def beat_train(model, train_data, test_data, config: BEATConfig = BEATConfig(), 
                 if on_improve is not None:
                     on_improve(i, best, record)
     return BEATResult(best, best_acc, states.position, history)
+
+
+class DefendedModel(nnx.Module):
+    """A BEAT-defended classifier as one NNX module: the frozen base and its heads, ``Σ_k appended_k(base(x))``
+    (upstream ``modelEval``); usable wherever a classifier is (evaluation, attacks)."""
+
+    def __init__(self, base_model: nnx.Module, heads: HeadParams):
+        self.base_model = base_model
+        self.config = base_model.config
+        self.w1, self.b1, self.w2, self.b2 = (nnx.Variable(jnp.asarray(leaf)) for leaf in heads)
+
+    def __call__(self, x, rng_key=None):
+        heads = HeadParams(self.w1.value, self.b1.value, self.w2.value, self.b2.value)
+        return summed_appended_logits(heads, self.base_model(x))
 
 
 def defended_surrogate(model, heads: HeadParams) -> base.Surrogate:

@@ -126,3 +126,24 @@ def test_config_errors():
         bconfig.parse({**CONFIG, "targets": ["a", "zzz"]})
     with pytest.raises(KeyError, match="unknown attack"):
         bconfig.parse({**CONFIG, "attacks": {"nope": {}}})
+
+
+def test_defended_targets_give_the_defence_table(tmp_path):
+    """``defence = "trades" | "beat"`` models are trained (TRADES) or post-trained (BEAT heads on the trained
+    model) and evaluated as targets: the defence table (attacks × defended targets) comes out of the runner."""
+    cfg = {**CONFIG, "targets": ["a", "a_trades", "a_beat"], "attacks": {"fgsm": {}},
+           "models": {**CONFIG["models"],
+                      "a_trades": {"arch": "mlp", "hidden": 32, "defence": "trades",
+                                   "defence_config": {"steps": 2, "eval_every": 4}},
+                      "a_beat": {"arch": "mlp", "hidden": 32, "defence": "beat",
+                                 "defence_config": {"epochs": 1, "num_heads": 2, "sgld_steps": 1}}}}
+    results = runner.run_benchmark(cfg, tmp_path, progress=False, console=_quiet())
+    assert {c["target"] for c in results["cells"]} == {"a", "a_trades", "a_beat"}
+    assert results["models"]["a_beat"]["defence"] == "beat" and results["models"]["a_trades"]["defence"] == "trades"
+    assert (tmp_path / "models" / "a_beat_beat.npz").is_file()
+    from tasar_jax import checkpoints
+
+    assert checkpoints.read_metadata(tmp_path / "models" / "a_trades")["defence"] == "trades"
+    assert "a_beat" in (tmp_path / "results.md").read_text()
+    with pytest.raises(ValueError, match="defence must be"):
+        bconfig.parse({**cfg, "models": {**cfg["models"], "a_beat": {"arch": "mlp", "defence": "magic"}}})
