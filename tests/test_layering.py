@@ -49,3 +49,18 @@ def test_core_imports_without_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
+
+
+def test_the_wheel_ships_what_the_demo_reads(tmp_path):
+    """README command (A) installs the wheel, not the checkout: the demo's config must be inside it."""
+    import shutil
+    import zipfile
+
+    source = tmp_path / "src"  # a copy: building writes build/ and *.egg-info beside the sources
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", ".*cache", ".hypothesis", "__pycache__", "tasar-demo"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path), str(source)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("tasar_jax-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"experiments/demo.py", "experiments/configs/demo.toml", "tasar_jax/cli/__init__.py"} <= names
