@@ -90,11 +90,24 @@ def model_stage(cfg: BenchmarkConfig, spec: ModelSpec, data: dict, run: pathlib.
         beat_heads = pipeline.beat(out, root, run / "models" / f"{spec.name}_beat.npz", config=BEATConfig(**settings),
                                    num_heads=num_heads, train_file=cfg.data.train_file,
                                    test_file=cfg.data.test_file, progress=progress)["file"]
+        tested = _defended_accuracy(out, beat_heads, root, cfg)
     return store.put(f"model-{spec.name}", stage_spec, {
         "dir": str(out), "beat": beat_heads, "defence": spec.defence, "arch": meta["architecture"],
         "accuracy": tested["accuracy"],
         "num_parameters": meta.get("num_parameters"), "epoch": meta.get("epoch"), "seconds": time.time() - started,
         "spec": stage_spec})
+
+
+def _defended_accuracy(model_dir, heads_file, root, cfg: BenchmarkConfig) -> dict:
+    """Test accuracy of a BEAT-defended model (the base plus its heads), as ``pipeline.test_classifier``'s dict."""
+    from tasar_jax import training
+    from tasar_jax.defences import DefendedModel
+    from tasar_jax.posterior import load_posterior
+
+    model, meta = checkpoints.load(model_dir)
+    x, y = pipeline.load_for_model(meta, pipeline.resolve(root, cfg.dataset, cfg.data.test_file))
+    defended = DefendedModel(model, load_posterior(heads_file)[0].heads)
+    return {"accuracy": float(np.mean(np.argmax(training.predict(defended, x), axis=-1) == y))}
 
 
 def target_labels(labels: np.ndarray, classes: np.ndarray, seed: int) -> np.ndarray:
