@@ -263,3 +263,32 @@ def test_attack_interface_wrapper_equals_the_function():
     np.testing.assert_array_equal(r.x_adv, _attack(x, labels, CFG_A, key=4).x_adv)
     with pytest.raises(TypeError, match="extras"):
         atk.run(jax.random.key(4), x, labels, extras={"motion": ar1})
+
+
+def test_pytorch_benchmark_loops_compute_the_same_attack():
+    """The two PyTorch loops of ``experiments/bench_tasar.py`` (upstream structure, single batched VJP) and the JAX
+    attack give the same iterates on the same weights (posterior scale 0, so the draws are the SWAG mean)."""
+    torch = pytest.importorskip("torch")
+    import converters
+    from converters import reference, torch_io
+    from experiments import bench_tasar, torch_tasar
+
+    torch.manual_seed(0)
+    module = reference.build("stgcn", "hdm05", width=0.125)
+    model = converters.convert("stgcn", "hdm05", torch_io.to_numpy_state_dict(module.state_dict(), "ref"),
+                               width=0.125)
+    apply_fn, params = common.surrogate_from_model(model)
+    key = jax.random.key(0)
+    x = 0.3 * jax.random.normal(key, (2, 3, 20, 25, 1))
+    ar = tuple(0.5 * jax.random.uniform(jax.random.fold_in(key, i), x.shape) for i in (1, 2))
+    post = bench_tasar.random_posterior(jax.random.fold_in(key, 3), 65, 2)
+    cfg = tasar.TASARConfig(iterations=2, samples_per_head=2, scale=0.0)
+    ours = tasar.tasar_attack(apply_fn, params, post, x, jnp.zeros(2, jnp.int32), key, cfg, ar1=ar[0], ar2=ar[1])
+    t = lambda a: torch.from_numpy(np.array(a, np.float32))  # noqa: E731
+    heads, mean, sqmean = (tuple(t(a) for a in tree) for tree in post)
+    x0, y = t(x), torch.zeros(2, dtype=torch.int64)
+    for iteration in (torch_tasar.upstream_structure, torch_tasar.single_vjp):
+        state = (x0.clone(), torch.zeros_like(x0), torch.zeros_like(x0))
+        for _ in range(2):
+            state = iteration(module, heads, mean, sqmean, state, x0, y, t(ar[0]), t(ar[1]), 2, scale=0.0)
+        np.testing.assert_allclose(state[0].numpy(), ours.x_adv, atol=1e-5)
