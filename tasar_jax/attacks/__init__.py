@@ -1,5 +1,9 @@
-"""Adversarial attacks on skeleton classifiers. TASAR (:mod:`.tasar`) and shared helpers (:mod:`.common`)."""
+"""Adversarial attacks on skeleton classifiers: the shared interface and driver (:mod:`.base`), the registry of the
+ten attacks (:mod:`.registry`; one module per family: fgsm, mig, dim, smart, ensemble, ba, tasar) and shared
+helpers (:mod:`.common`)."""
 
+from tasar_jax.attacks import registry
+from tasar_jax.attacks.base import Attack, AttackConfig, AttackResult, Surrogate, run_attack, run_in_batches
 from tasar_jax.attacks.common import (
     AdversarialSet,
     PassCounter,
@@ -23,6 +27,7 @@ from tasar_jax.attacks.tasar import (
 )
 
 __all__ = [
+    "Attack", "AttackConfig", "AttackResult", "Surrogate", "registry", "run_attack", "run_in_batches",
     "AdversarialSet", "PassCounter", "TASARConfig", "TASARResult", "TASARState", "fool_rates", "gradients", "init",
     "load_adversarial", "mean_abs_normalise", "motion_term", "project_linf", "save_adversarial", "step",
     "surrogate_from_model", "tasar_attack", "update",
