@@ -9,11 +9,12 @@ module, ST-GCN and CTR-GCN): ``upstream_structure`` re-runs the network for ever
 converted from the torch module's random weights, so both sides compute the same function.
 
 Run: ``python experiments/bench_tasar.py --iterations N --batch B --out bench.json [--arch stgcn] [--width 1.0]
-[--no-torch] [--checkpoint STGCN_hdm05.pth.xz]``. Times are medians over ``--repeats`` runs after a first
-(compiling) call, reported per adversarial example (``iterations`` iterations each); JSON keys: ``device``,
-``iterations``, ``batch``, ``jax_s_per_example``, ``jax_compile_s``, ``torch_upstream_structure_s_per_example``,
-``torch_single_vjp_s_per_example``, ratios, pass counts. Heads, SWAG moments and AR coefficients are random
-(their values do not change the cost).
+[--no-torch] [--torch-device cuda] [--checkpoint STGCN_hdm05.pth.xz]``. Times are medians over ``--repeats`` runs
+after a first (compiling) call, reported per adversarial example (``iterations`` iterations each); JSON keys:
+``device``, ``iterations``, ``batch``, ``jax_s_per_example``, ``jax_compile_s``,
+``torch_upstream_structure_s_per_example``, ``torch_single_vjp_s_per_example``, ratios, pass counts. Heads, SWAG
+moments and AR coefficients are random (their values do not change the cost). With ``--torch-device cuda`` the torch
+module and tensors live on the GPU and every timed torch call ends with ``torch.cuda.synchronize()``.
 """
 
 from __future__ import annotations
@@ -74,23 +75,43 @@ def time_calls(fn, repeats: int) -> tuple[float, list[float]]:
     return first, times
 
 
+def torch_device(name: str):
+    """``torch.device(name)`` and a function that waits for its queued work (a no-op on CPU)."""
+    import torch
+
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--torch-device {name}: torch {torch.__version__} sees no CUDA device")
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    return device, sync
+
+
 def torch_timings(torch_model, posterior, x, labels, ar, args) -> dict:
-    """Seconds per adversarial example of the two PyTorch loops (medians), on the same inputs as JAX."""
+    """Seconds per adversarial example of the two PyTorch loops (medians), on the same inputs as JAX, on
+    ``args.torch_device``."""
     import torch
 
     from experiments import torch_tasar
 
+    device, sync = torch_device(args.torch_device)
     torch.manual_seed(0)
-    t = lambda a: torch.from_numpy(np.array(a, np.float32))  # noqa: E731  (a writable copy)
+    torch_model = torch_model.to(device)
+    t = lambda a: torch.from_numpy(np.array(a, np.float32)).to(device)  # noqa: E731  (a writable copy)
     heads, mean, sqmean = (tuple(t(a) for a in tree) for tree in posterior)
-    x0, y, ar1, ar2 = t(x), torch.from_numpy(np.asarray(labels, np.int64)), t(ar[0]), t(ar[1])
-    out = {}
+    x0, y, ar1, ar2 = t(x), torch.from_numpy(np.asarray(labels, np.int64)).to(device), t(ar[0]), t(ar[1])
+    out = {"torch_device": str(device), "torch_version": torch.__version__}
+    if device.type == "cuda":
+        out["torch_cuda_device"] = torch.cuda.get_device_name(device)
+        out["torch_allow_tf32"] = {"matmul": torch.backends.cuda.matmul.allow_tf32,
+                                   "cudnn": torch.backends.cudnn.allow_tf32}
+    sync()
     for name, iteration in (("upstream_structure", torch_tasar.upstream_structure),
                             ("single_vjp", torch_tasar.single_vjp)):
         def attack(iteration=iteration):
             state = (x0.clone(), torch.zeros_like(x0), torch.zeros_like(x0))
             for _ in range(args.iterations):
                 state = iteration(torch_model, heads, mean, sqmean, state, x0, y, ar1, ar2, args.samples_per_head)
+            sync()
             return state
 
         _, times = time_calls(attack, args.repeats)
@@ -115,6 +136,7 @@ def main(argv=None):
     parser.add_argument("--checkpoint", default=None, help="time a converted upstream checkpoint (JAX only)")
     parser.add_argument("--bone-checkpoint", default=None)
     parser.add_argument("--no-torch", dest="torch", action="store_false", help="skip the PyTorch comparison")
+    parser.add_argument("--torch-device", default="cpu", help="device of the PyTorch loops (cpu, cuda, cuda:0)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--persons", type=int, default=None, help="M (default: 1 for hdm05, 2 for ntu)")
@@ -156,7 +178,8 @@ def main(argv=None):
               "samples_per_head": args.samples_per_head, "repeats": args.repeats,
               "passes_per_iteration": {"forward": fwd, "backward": bwd, "batched_backward": batched},
               "jax_s_per_example": float(np.median(times)) / args.batch,
-              "jax_compile_s": compile_s - float(np.median(times))}
+              "jax_compile_s": compile_s - float(np.median(times)),
+              "jax_default_matmul_precision": jax.config.jax_default_matmul_precision}
     if args.torch:
         result.update(torch_timings(torch_model, post, np.asarray(x), np.asarray(labels),
                                     tuple(np.asarray(a) for a in ar), args))

@@ -10,6 +10,7 @@ Two implementations of the same iteration (reference.md §4.5–§4.7, the updat
   (``torch.autograd.grad(..., is_grads_batched=True)``), the structure the JAX attack uses.
 
 Heads are ``(w1, b1, w2, b2)`` tensors with a leading head axis (torch Linear layout), like ``HeadParams``.
+Everything runs on the device of the tensors it is given (CPU or CUDA); posterior noise is drawn there too.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def head(heads, k):
 def draw(mean, sqmean, scale, beta=1e-30, generator=None):
     """One posterior draw of every head: ``μ + scale·sqrt(max(s − μ², 1e-30) + β)·ξ``."""
     return tuple(m + scale * torch.sqrt(torch.clamp(s - m * m, min=1e-30) + beta)
-                 * torch.randn(m.shape, generator=generator) for m, s in zip(mean, sqmean))
+                 * torch.randn(m.shape, generator=generator, device=m.device, dtype=m.dtype)
+                 for m, s in zip(mean, sqmean))
 
 
 def motion_term(g, ar1, ar2):

@@ -1,0 +1,86 @@
+"""Smoke tests of the device check script and the throughput benchmark on CPU, at tiny workloads (no timings are
+asserted: benchmarks are scripts)."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import pytest
+
+from experiments import bench_throughput, gpu_check
+
+
+def test_quick_check_records_every_section_and_writes_json(tmp_path):
+    out = tmp_path / "check.json"
+    result = gpu_check.main(["--quick", "--sections", "device,parity,throughput,throughput_highest",
+                             "--section-args", "throughput=--arch mlp --attacks ifgsm --batches 2 --iterations 2",
+                             "--fixtures", str(tmp_path / "absent"), "--budget-s", "600", "--out", str(out)])
+    on_disk = json.loads(out.read_text())
+    sections = on_disk["sections"]
+    assert set(sections) == {"device", "parity", "throughput", "throughput_highest"} == set(result["sections"])
+    assert sections["device"]["status"] == "ok"
+    assert sections["device"]["result"]["packages"]["jax"] == jax.__version__
+    # parity without fixtures: skipped, naming the files it needs
+    assert sections["parity"]["status"] == "skipped"
+    assert "upstream/STGCN_hdm05.pth.xz" in sections["parity"]["result"]["reason"]
+    assert sections["throughput_highest"]["status"] == "skipped"  # only on a GPU
+    throughput = sections["throughput"]["result"]
+    assert sections["throughput"]["status"] == "ok" and throughput["skipped"] == []
+    assert [(r["attack"], r["batch"]) for r in throughput["rows"]] == [("ifgsm", 2)]
+    per_example = throughput["flops_per_example_iteration"]["ifgsm"]
+    assert per_example["step"] > per_example["forward"] > 0  # a step is a forward plus a backward
+    for row in throughput["rows"]:
+        assert row["flops_per_attack_batch"] == pytest.approx(
+            row["batch"] * (throughput["iterations"] * per_example["step"] + per_example["forward"]))
+        assert row["attacks_per_s"] > 0 and row["executable_memory_bytes"]["argument"] > 0
+
+
+def test_failing_section_is_recorded_and_the_next_one_runs(tmp_path):
+    out = tmp_path / "check.json"
+    gpu_check.main(["--quick", "--sections", "device,bench_tasar", "--section-args", "bench_tasar=--no-such-flag",
+                    "--budget-s", "600", "--out", str(out)])
+    sections = json.loads(out.read_text())["sections"]
+    assert sections["bench_tasar"]["status"] == "error"
+    assert "SystemExit" in sections["bench_tasar"]["error"]  # argparse's exit is caught, not fatal
+    assert sections["device"]["status"] == "ok"
+
+
+def test_used_budget_skips_sections(tmp_path):
+    out = tmp_path / "check.json"
+    result = gpu_check.main(["--quick", "--sections", "device,throughput", "--budget-s", "-1", "--out", str(out)])
+    assert {s["status"] for s in result["sections"].values()} == {"skipped"}
+    assert json.loads(out.read_text())["sections"]["device"]["reason"].startswith("budget")
+
+
+def test_bad_arguments_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown sections"):
+        gpu_check.main(["--sections", "device,nope"])
+    with pytest.raises(ValueError, match="NAME=ARGS"):
+        gpu_check.section_args("cpu", ["throughput"])
+    with pytest.raises(ValueError, match="positive integers"):
+        bench_throughput.parse_ints("8,0")
+    with pytest.raises(ValueError, match="unknown attack"):
+        bench_throughput.attack_programs("nope", None, None)
+
+
+def test_missing_benchmark_module_is_not_available():
+    assert gpu_check.benchmark("no_such_benchmark", [])["status"] == "not available"
+
+
+def test_parity_files_and_device_peaks():
+    assert gpu_check.parity_files(["stgcn", "ctrgcn"]) == [
+        "upstream/STGCN_hdm05.pth.xz", "upstream/STGCN_hdm05_io.npz",
+        "upstream/CTRGCN_hdm05.pth.xz", "upstream/CTRGCN_hdm05_io.npz"]
+    assert bench_throughput.device_peak("NVIDIA H100 80GB HBM3") == {"fp32": 67e12, "tf32": 495e12}
+    assert bench_throughput.device_peak("NVIDIA H100 PCIe")["fp32"] == 51e12
+    assert bench_throughput.device_peak("cpu") is None
+
+
+def test_throughput_time_limit_skips_configurations(tmp_path):
+    out = tmp_path / "throughput.json"
+    result = bench_throughput.main(["--arch", "mlp", "--batches", "2,1", "--time-limit-s", "-1", "--out", str(out)])
+    assert result["rows"] == [] and result["flops_per_example_iteration"] == {}
+    assert result["skipped"] == ["tasar batch 1: time limit", "tasar batch 2: time limit",
+                                 "ifgsm batch 1: time limit", "ifgsm batch 2: time limit"]
+    assert json.loads(out.read_text())["skipped"] == result["skipped"]
