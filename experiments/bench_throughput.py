@@ -10,6 +10,8 @@ FLOPs: XLA's ``cost_analysis()`` of a compiled ``lax.scan`` counts the loop body
 the whole attack's count is not the work done. Instead one attack iteration (``step`` of the attack on a fresh
 state) is compiled alone at batch ``--flops-batch`` and its ``cost_analysis()["flops"]`` divided by that batch
 gives FLOPs per example-iteration; the surrogate's final forward pass (after the scan) is counted the same way.
+The counts of the lowered programs before XLA's optimisation are recorded beside them (``step_lowered``,
+``forward_lowered``) as a cross-check of the backend's count.
 An attack of batch B and n iterations then does ``B·(n·step + forward)`` FLOPs (linear in B: checked on CPU to
 about 2 % between batch 1 and 4); ``flops_per_s`` is that over the median time.
 
@@ -54,9 +56,13 @@ def device_peak(device_kind: str) -> dict | None:
     return None
 
 
-def first_cost(compiled) -> dict:
-    """``cost_analysis()`` as one dict (older JAX returns a list with one dict per program)."""
-    cost = compiled.cost_analysis()
+def first_cost(program) -> dict:
+    """``cost_analysis()`` of a lowered or compiled program as one dict (older JAX returns a list with one dict per
+    program); empty where the backend does not provide it."""
+    try:
+        cost = program.cost_analysis()
+    except Exception:  # noqa: BLE001 - optional on some backends
+        return {}
     if isinstance(cost, (list, tuple)):
         cost = cost[0] if cost else {}
     return dict(cost or {})
@@ -122,12 +128,18 @@ def attack_programs(name: str, apply_fn, args):
 
 
 def flops_per_example(step, apply_fn, operands, batch: int) -> dict:
-    """FLOPs per example of one attack iteration and of one surrogate forward, from compiled executables."""
-    step_cost = first_cost(jax.jit(step).lower(*operands).compile())
-    forward_cost = first_cost(jax.jit(apply_fn).lower(operands[0], operands[2]).compile())
-    if "flops" not in step_cost or "flops" not in forward_cost:
-        return {}
-    return {"step": step_cost["flops"] / batch, "forward": forward_cost["flops"] / batch, "batch": batch}
+    """FLOPs per example of one attack iteration and of one surrogate forward, from compiled executables (used for
+    the rates), and from the lowered, not yet optimised programs (``*_lowered``, backend-independent: a cross-check
+    of the backend's count)."""
+    lowered = {"step": jax.jit(step).lower(*operands), "forward": jax.jit(apply_fn).lower(operands[0], operands[2])}
+    out = {"batch": batch}
+    for name, program in lowered.items():
+        compiled, before = first_cost(program.compile()), first_cost(program)
+        if "flops" not in compiled:
+            return {}
+        out[name] = compiled["flops"] / batch
+        out[f"{name}_lowered"] = before["flops"] / batch if "flops" in before else None
+    return out
 
 
 def time_executable(compiled, operands, repeats: int) -> list[float]:

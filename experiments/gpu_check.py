@@ -80,7 +80,8 @@ def on_gpu() -> bool:
     return jax.default_backend() == "gpu"
 
 
-def package_versions(names=("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "blackjax", "numpy", "torch")):
+def package_versions(names=("jax", "jaxlib", "jax-cuda13-plugin", "jax-cuda12-plugin", "flax", "optax",
+                            "orbax-checkpoint", "blackjax", "numpy", "scipy", "tensorstore", "treescope", "torch")):
     """Installed versions (None when a package is missing)."""
     from importlib import metadata
 

@@ -30,6 +30,7 @@ def test_quick_check_records_every_section_and_writes_json(tmp_path):
     assert [(r["attack"], r["batch"]) for r in throughput["rows"]] == [("ifgsm", 2)]
     per_example = throughput["flops_per_example_iteration"]["ifgsm"]
     assert per_example["step"] > per_example["forward"] > 0  # a step is a forward plus a backward
+    assert per_example["step_lowered"] > per_example["forward_lowered"] > 0
     for row in throughput["rows"]:
         assert row["flops_per_attack_batch"] == pytest.approx(
             row["batch"] * (throughput["iterations"] * per_example["step"] + per_example["forward"]))
@@ -84,3 +85,14 @@ def test_throughput_time_limit_skips_configurations(tmp_path):
     assert result["skipped"] == ["tasar batch 1: time limit", "tasar batch 2: time limit",
                                  "ifgsm batch 1: time limit", "ifgsm batch 2: time limit"]
     assert json.loads(out.read_text())["skipped"] == result["skipped"]
+
+
+def test_torch_device_without_cuda_is_a_clear_error():
+    torch = pytest.importorskip("torch")
+    from experiments import bench_tasar
+
+    device, sync = bench_tasar.torch_device("cpu")
+    assert device.type == "cpu" and sync() is None
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no CUDA device"):
+            bench_tasar.torch_device("cuda")
