@@ -21,8 +21,9 @@ H100/H200 SXM float32 67 TFLOP/s, TF32 495 TFLOP/s; H100 PCIe 51 and 378.
 
 Memory: per executable, ``memory_analysis()`` (argument, output and temporary buffer bytes); per process, the
 device allocator's ``peak_bytes_in_use`` where the backend reports it (GPU) and the peak resident set size: both
-are running maxima over the process so far (batches run in increasing order per attack, TASAR first), so only the
-per-executable numbers belong to one configuration alone.
+are running maxima over the process so far (configurations run batch by batch, every attack at one batch, in
+increasing batch order, or decreasing with ``--largest-first``), so only the per-executable numbers belong to one
+configuration alone. ``--time-limit-s``: no configuration starts after it (recorded under ``skipped``).
 
 Run: ``python experiments/bench_throughput.py [--batches 1,8,32,128] [--iterations 5] [--attacks tasar,ifgsm]
 [--precision default|highest] [--time-limit-s 120] [--out throughput.json]``; ``main(argv) -> dict``.
@@ -168,6 +169,12 @@ def measure(attack, operands, batch: int, iterations: int, repeats: int, per_exa
     return row
 
 
+def schedule(batches: list[int], attacks: list[str], largest_first: bool) -> list[tuple[int, str]]:
+    """(batch, attack) in measuring order: by batch (increasing, or decreasing with ``largest_first`` so that a
+    time limit drops the small batches), every attack at one batch before the next batch."""
+    return [(b, a) for b in sorted(batches, reverse=largest_first) for a in attacks]
+
+
 def default_batches() -> list[int]:
     return [1, 8, 32, 128] if jax.default_backend() == "gpu" else [1, 4, 16]
 
@@ -212,12 +219,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--precision", default="default", choices=("default", "high", "highest"),
                         help="jax_default_matmul_precision for the run (default: unset)")
     parser.add_argument("--time-limit-s", type=float, default=None, help="start no configuration after this")
+    parser.add_argument("--largest-first", action="store_true", help="measure the largest batch first")
     parser.add_argument("--out", default=None, help="write the results as JSON")
     args = parser.parse_args(argv)
     for name in ("frames", "iterations", "heads", "samples_per_head", "repeats"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(args, name)}")
-    batches = sorted(parse_ints(args.batches)) if args.batches else default_batches()
+    batches = parse_ints(args.batches) if args.batches else default_batches()
     attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
     deadline = None if args.time_limit_s is None else time.monotonic() + args.time_limit_s
 
@@ -260,23 +268,24 @@ def run(args, attacks: list[str], batches: list[int], deadline) -> dict:
                               "at batch flops_batch, divided by it; attack FLOPs = B·(iterations·step + forward)"}
     print(f"device: {result['device']}; {args.arch} ({result['num_parameters']:,} parameters), {args.iterations} "
           f"iterations, precision {args.precision}", flush=True)
-    for name in attacks:
-        attack, step = attack_programs(name, apply_fn, args)
-        if args.flops and (deadline is None or time.monotonic() <= deadline):
-            fb = args.flops_batch or batches[0]
+    programs = {name: attack_programs(name, apply_fn, args) for name in attacks}
+    for batch, name in schedule(batches, attacks, args.largest_first):
+        if deadline is not None and time.monotonic() > deadline:
+            result["skipped"].append(f"{name} batch {batch}: time limit")
+            continue
+        attack, step = programs[name]
+        if args.flops and name not in result["flops_per_example_iteration"]:
+            fb = args.flops_batch or min(batches)
             x, labels, ar1, ar2 = inputs(key, fb, args.frames, persons)
-            per_example = flops_per_example(step, apply_fn, (params, posterior, x, labels, ar1, ar2, key), fb)
-            result["flops_per_example_iteration"][name] = per_example
-        for batch in batches:
-            if deadline is not None and time.monotonic() > deadline:
-                result["skipped"].append(f"{name} batch {batch}: time limit")
-                continue
-            x, labels, ar1, ar2 = inputs(key, batch, args.frames, persons)
-            row = measure(attack, (params, posterior, x, labels, ar1, ar2, key), batch, args.iterations,
-                          args.repeats, result["flops_per_example_iteration"].get(name))
-            result["rows"].append({"attack": name, **row})
-            print(f"  {name} batch {batch}: {row['attacks_per_s']:.2f} attacks/s, compile {row['compile_s']:.1f} s",
-                  flush=True)
+            result["flops_per_example_iteration"][name] = flops_per_example(
+                step, apply_fn, (params, posterior, x, labels, ar1, ar2, key), fb)
+        x, labels, ar1, ar2 = inputs(key, batch, args.frames, persons)
+        row = measure(attack, (params, posterior, x, labels, ar1, ar2, key), batch, args.iterations,
+                      args.repeats, result["flops_per_example_iteration"].get(name))
+        result["rows"].append({"attack": name, **row})
+        print(f"  {name} batch {batch}: {row['attacks_per_s']:.2f} attacks/s, compile {row['compile_s']:.1f} s",
+              flush=True)
+    result["rows"].sort(key=lambda r: (attacks.index(r["attack"]), r["batch"]))
     return result
 
 

@@ -44,7 +44,7 @@ RESERVE_AFTER_THROUGHPUT_S = 80.0
 # benchmark arguments per mode; --section-args NAME=ARGS replaces a section's list
 ARGS = {
     "gpu": {"bench_tasar": "--batch 8 --iterations 10 --repeats 3 --torch-device cuda",
-            "throughput": "--batches 1,8,32,128 --iterations 5 --repeats 3",
+            "throughput": "--batches 1,8,32,128 --iterations 5 --repeats 3 --largest-first --flops-batch 8",
             "tvar": "--samples 256 --loop-series 30 --repeats 1",
             "posttrain": "--samples 256 --epochs 1 --repeats 2 --torch-device cuda",
             "throughput_highest": "--attacks tasar --batches 128 --iterations 5 --repeats 3 --precision highest "

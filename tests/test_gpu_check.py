@@ -82,9 +82,15 @@ def test_throughput_time_limit_skips_configurations(tmp_path):
     out = tmp_path / "throughput.json"
     result = bench_throughput.main(["--arch", "mlp", "--batches", "2,1", "--time-limit-s", "-1", "--out", str(out)])
     assert result["rows"] == [] and result["flops_per_example_iteration"] == {}
-    assert result["skipped"] == ["tasar batch 1: time limit", "tasar batch 2: time limit",
-                                 "ifgsm batch 1: time limit", "ifgsm batch 2: time limit"]
+    assert result["skipped"] == ["tasar batch 1: time limit", "ifgsm batch 1: time limit",
+                                 "tasar batch 2: time limit", "ifgsm batch 2: time limit"]
     assert json.loads(out.read_text())["skipped"] == result["skipped"]
+
+
+def test_schedule_runs_every_attack_at_one_batch_before_the_next():
+    assert bench_throughput.schedule([8, 1, 32], ["tasar", "ifgsm"], largest_first=True) == [
+        (32, "tasar"), (32, "ifgsm"), (8, "tasar"), (8, "ifgsm"), (1, "tasar"), (1, "ifgsm")]
+    assert bench_throughput.schedule([8, 1], ["ifgsm"], largest_first=False) == [(1, "ifgsm"), (8, "ifgsm")]
 
 
 def test_torch_device_without_cuda_is_a_clear_error():
