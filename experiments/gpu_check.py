@@ -41,7 +41,9 @@ PARITY_MODELS = {"stgcn": (("STGCN",), "STGCN"), "ctrgcn": (("CTRGCN",), "CTRGCN
 # seconds kept free for the sections after throughput (posttrain, tvar) when sizing its time limit
 RESERVE_AFTER_THROUGHPUT_S = 80.0
 
-# benchmark arguments per mode; --section-args NAME=ARGS replaces a section's list
+# benchmark modules and their arguments per mode; --section-args NAME=ARGS replaces a section's list
+MODULES = {"bench_tasar": "bench_tasar", "throughput": "bench_throughput", "tvar": "bench_tvar",
+           "posttrain": "bench_posttrain", "throughput_highest": "bench_throughput"}
 ARGS = {
     "gpu": {"bench_tasar": "--batch 8 --iterations 10 --repeats 3 --torch-device cuda",
             "throughput": "--batches 1,8,32,128 --iterations 5 --repeats 3 --largest-first --flops-batch 8",
@@ -49,7 +51,7 @@ ARGS = {
             "posttrain": "--samples 256 --epochs 1 --repeats 2 --torch-device cuda",
             "throughput_highest": "--attacks tasar --batches 128 --iterations 5 --repeats 3 --precision highest "
                                   "--flops-batch 8"},
-    "cpu": {"bench_tasar": "--batch 4 --iterations 3 --repeats 2",
+    "cpu": {"bench_tasar": "--batch 4 --iterations 2 --repeats 2",
             "throughput": "--batches 1,4 --iterations 2 --repeats 2",
             "tvar": "--samples 16 --loop-series 10 --repeats 1",
             "posttrain": "--samples 64 --test-samples 16 --epochs 1 --repeats 1",
@@ -246,12 +248,10 @@ def main(argv=None) -> dict:
 
     jobs = {"device": device_info,
             "parity": lambda: parity(fixtures_dir(args.fixtures), names),
-            "bench_tasar": lambda: benchmark("bench_tasar", bench["bench_tasar"]),
-            "throughput": lambda: benchmark("bench_throughput", bench["throughput"] + [
-                "--time-limit-s", f"{throughput_limit(clock, args.budget_s, args.quick):.0f}"]),
-            "tvar": lambda: benchmark("bench_tvar", bench["tvar"]),
-            "posttrain": lambda: benchmark("bench_posttrain", bench["posttrain"]),
-            "throughput_highest": lambda: benchmark("bench_throughput", bench["throughput_highest"])}
+            "throughput": lambda: benchmark(MODULES["throughput"], bench["throughput"] + [
+                "--time-limit-s", f"{throughput_limit(clock, args.budget_s, args.quick):.0f}"])}
+    for name in ("bench_tasar", "tvar", "posttrain", "throughput_highest"):
+        jobs[name] = lambda name=name: benchmark(MODULES[name], bench[name])
     for name in SECTIONS:
         if name not in sections:
             continue

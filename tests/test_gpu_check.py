@@ -3,7 +3,10 @@ asserted: benchmarks are scripts)."""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
+import shlex
 
 import jax
 import pytest
@@ -102,3 +105,24 @@ def test_torch_device_without_cuda_is_a_clear_error():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="sees no CUDA device"):
             bench_tasar.torch_device("cuda")
+
+
+class _Parsed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("mode", sorted(gpu_check.ARGS))
+def test_every_mode_passes_arguments_its_benchmarks_accept(mode, monkeypatch):
+    """Each benchmark's own parser accepts the argument list gpu_check gives it (stopped right after parsing)."""
+    parse = argparse.ArgumentParser.parse_args
+
+    def parse_then_stop(self, args=None, namespace=None):
+        raise _Parsed(parse(self, args, namespace))
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
+    for name, text in gpu_check.ARGS[mode].items():
+        if text is None:
+            continue
+        module = importlib.import_module(f"experiments.{gpu_check.MODULES[name]}")
+        with pytest.raises(_Parsed):
+            module.main(shlex.split(text))
