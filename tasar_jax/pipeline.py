@@ -210,8 +210,8 @@ def finetune_swag(model_dir, data_root, out_dir=None, *, config=None, upstream_s
 
 
 def attack(method: str, model_dir, data_path=None, out_path=None, *, hyper: dict | None = None, members=(),
-           posterior_path=None, motion_path=None, swag_path=None, batch_size: int = 16, seed: int = 0,
-           upstream_targets: bool = False, progress: bool = True) -> dict:
+           posterior_path=None, motion_path=None, swag_path=None, batch_size: int | None = None, seed: int = 0,
+           upstream_targets: bool = False, progress: bool = True, memory_budget: int | str | None = None) -> dict:
     """Runs attack ``method`` (``attacks.registry``) from the surrogate checkpoint ``model_dir`` on a gathered set
     and writes the adversarial set (npz). ``hyper``: the attack's keyword arguments (``targeted=True``: one random
     target per sample, ``common.random_targets``; ``upstream_targets`` allows the true class, as upstream).
@@ -220,7 +220,9 @@ def attack(method: str, model_dir, data_path=None, out_path=None, *, hyper: dict
     ``members`` (checkpoint directories); BA ``<model>/swag.npz`` (``finetune_swag``); TASAR ``<model>/posterior.npz``
     (``posttrain``; a (joint, bone) pair for two-stream surrogates) and, with ``temporal``, the motion cache beside
     the data file (computed on first use). Batches are padded to one shape; every sample is keyed by its index, so
-    results do not depend on ``batch_size``.
+    results do not depend on ``batch_size``. ``batch_size`` counts samples per device; ``memory_budget`` (bytes or
+    ``"4G"``) sizes the chunks from the device memory one may use; all devices of all processes share the work
+    (``base.run_in_batches``), and only process 0 writes the file.
     """
     import time
 
@@ -256,11 +258,13 @@ def attack(method: str, model_dir, data_path=None, out_path=None, *, hyper: dict
                                                   meta["config"]["num_classes"], exclude_true=not upstream_targets))
     start_time = time.perf_counter()
     x_adv, predictions, success, _ = base.run_in_batches(atk, key, x, labels, batch_size, extras=extras,
-                                                         progress=progress, description=method)
+                                                         memory_budget=memory_budget, progress=progress,
+                                                         description=method)
     seconds = time.perf_counter() - start_time
     out_path = pathlib.Path(out_path) if out_path is not None else model_dir / f"{method}_adv.npz"
-    common.save_adversarial(out_path, common.AdversarialSet(x, x_adv, labels, predictions, success,
-                                                            true_labels if targeted else None))
+    if jax.process_index() == 0:
+        common.save_adversarial(out_path, common.AdversarialSet(x, x_adv, labels, predictions, success,
+                                                                true_labels if targeted else None))
     return {"file": str(out_path), "num_samples": int(n), "success_rate": float(success.mean()),
             "seconds_per_example": seconds / n, "max_linf": float(np.abs(x_adv - x).max())}
 

@@ -164,26 +164,22 @@ class Trainer:
         return nnx.merge(self.eval_graph, self.params, self.rest)
 
 
-def predict_logits(apply_fn, state, x: np.ndarray, batch_size: int) -> np.ndarray:
-    """Runs ``apply_fn(*state, x_batch)`` over x in batches of ``batch_size``, padding the last one."""
-    n = x.shape[0]
-    batch_size = max(1, min(batch_size, n))
-    outputs = []
-    for start in range(0, n, batch_size):
-        chunk = x[start:start + batch_size]
-        pad = batch_size - chunk.shape[0]
-        if pad:
-            chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
-        outputs.append(np.asarray(apply_fn(*state, jnp.asarray(chunk)))[:batch_size - pad])
-    return np.concatenate(outputs)
+def predict_logits(apply_fn, state, x: np.ndarray, batch_size: int, *, mesh=None) -> np.ndarray:
+    """Runs ``apply_fn(*state, x_batch)`` over x in chunks of ``batch_size`` samples per device, sharded over
+    ``mesh`` (default: every device; ``tasar_jax.scale``), padding the last chunk."""
+    from tasar_jax import scale
+
+    return scale.map_in_chunks(lambda chunk, _: apply_fn(*state, chunk), x, per_device_batch=max(1, batch_size),
+                               mesh=mesh)
 
 
-def predict(model: nnx.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Eval-mode logits (N, K) of ``model`` for x (N, 3, T, V, M) (the model is switched to eval mode)."""
+def predict(model: nnx.Module, x: np.ndarray, batch_size: int = 256, *, mesh=None) -> np.ndarray:
+    """Eval-mode logits (N, K) of ``model`` for x (N, 3, T, V, M) (the model is switched to eval mode), in chunks
+    of ``batch_size`` samples per device of ``mesh`` (default: every device)."""
     model.eval()
     graph, state = nnx.split(model)
     apply_fn = jax.jit(lambda state, x: nnx.merge(graph, state)(x))
-    return predict_logits(apply_fn, (state,), np.asarray(x, np.float32), batch_size)
+    return predict_logits(apply_fn, (state,), np.asarray(x, np.float32), batch_size, mesh=mesh)
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:

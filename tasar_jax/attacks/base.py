@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tasar_jax import scale
 from tasar_jax.attacks import common
 
 
@@ -167,6 +168,9 @@ def run_attack(spec, surrogate: Surrogate, key, x, labels, *, indices=None, extr
     return _run(spec, surrogate.apply_fn, surrogate.params, x, labels, key, indices, extras or {})
 
 
+DEFAULT_BATCH_SIZE = 16
+
+
 class BatchedResult(NamedTuple):
     """Numpy results of ``run_in_batches``: final iterates, surrogate predictions and success per sample, and the
     batch-averaged fool rate per iteration (upstream's per-iteration bookkeeping, over all samples)."""
@@ -177,31 +181,43 @@ class BatchedResult(NamedTuple):
     fool_rate_per_iteration: np.ndarray
 
 
-def run_in_batches(atk: "Attack", key, x, labels, batch_size: int, *, extras: dict | None = None,
-                   progress: bool = False, description: str = "attack") -> BatchedResult:
-    """``atk.run`` over fixed-size batches of a whole set (the last one padded by repeating its last sample, so
-    every batch has one shape and one compilation). Samples keep their global index, so results do not depend on
-    ``batch_size``. ``extras``: per-sample arrays (N, ...) sliced along with x."""
-    from rich.progress import Progress
+def run_in_batches(atk: "Attack", key, x, labels, batch_size: int | None = None, *, extras: dict | None = None,
+                   memory_budget: int | str | None = None, mesh=None, progress: bool = False,
+                   description: str = "attack") -> BatchedResult:
+    """``atk.run`` over a whole set (any number of samples) in fixed-size chunks sharded over a device mesh.
 
-    x, labels = np.asarray(x), np.asarray(labels)
-    n = x.shape[0]
-    batch_size = max(1, min(batch_size, n))
-    parts = []
-    with Progress(disable=not progress) as bar:
-        task = bar.add_task(description, total=n)
-        for start in range(0, n, batch_size):
-            idx = np.arange(start, start + batch_size)
-            take = np.minimum(idx, n - 1)
-            batch_extras = None if extras is None else {k: np.asarray(v)[take] for k, v in extras.items()}
-            result = atk.run(key, x[take], labels[take], indices=idx, extras=batch_extras)
-            keep = min(batch_size, n - start)
-            parts.append([np.asarray(a)[:keep] for a in (result.x_adv, result.predictions, result.success)]
-                         + [np.asarray(result.fooled_iters)[:, :keep]])
-            bar.update(task, advance=keep)
-    x_adv, predictions, success, fooled = (np.concatenate(p, axis=-1 if i == 3 else 0)
-                                           for i, p in enumerate(zip(*parts)))
-    return BatchedResult(x_adv, predictions, success, fooled.mean(axis=1) if fooled.size else np.zeros(0))
+    Args:
+      batch_size: samples per device in one chunk (the last chunk is padded, so every chunk has one shape and
+        one compilation). With ``memory_budget`` it is at most this; with neither, ``DEFAULT_BATCH_SIZE``.
+      memory_budget: bytes (or ``"4G"``) of one device's memory the attack may use: sizes the chunks
+        (``scale.per_device_batch_for_budget``).
+      mesh: the devices (default: every device of every process, ``scale.data_mesh()``); samples are sharded over
+        it, the surrogate replicated.
+      extras: per-sample arrays (N, ...) that travel with x.
+
+    Samples keep their global index (per-sample keys), so results depend neither on the chunking nor on the
+    number of devices (bitwise for a given ``batch_size``; ``tasar_jax.scale``).
+    """
+    x = np.asarray(x) if not isinstance(x, np.ndarray) else x
+    labels = np.asarray(labels)
+    mesh = scale.data_mesh() if mesh is None else mesh
+    per_device_limit = -(-x.shape[0] // mesh.size)
+    inputs = (x, labels, dict(extras or {}))
+
+    def attack_chunk(chunk, indices):
+        x_, labels_, extras_ = chunk
+        r = atk.run(key, x_, labels_, indices=indices, extras=extras_)
+        return r.x_adv, r.predictions, r.success, r.fooled_iters.T
+
+    if memory_budget is not None:
+        fitted = scale.per_device_batch_for_budget(attack_chunk, inputs, scale.parse_bytes(memory_budget),
+                                                   limit=per_device_limit)
+        batch_size = fitted if batch_size is None else min(batch_size, fitted)
+    batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
+    x_adv, predictions, success, fooled = scale.map_in_chunks(attack_chunk, inputs, per_device_batch=batch_size,
+                                                             mesh=mesh, progress=progress, description=description)
+    rates = fooled.mean(axis=0) if fooled.size else np.zeros(0)
+    return BatchedResult(x_adv, predictions, success, rates)
 
 
 class Attack:

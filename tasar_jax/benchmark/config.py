@@ -51,7 +51,7 @@ import tomllib
 from typing import Any, Mapping
 
 # attack keys that are runner settings, not hyper-parameters
-RUNNER_KEYS = ("method", "samples", "batch_size", "members", "label", "surrogates")
+RUNNER_KEYS = ("method", "samples", "batch_size", "memory_budget", "members", "label", "surrogates")
 MODEL_KEYS = ("arch", "train", "checkpoint", "bone_checkpoint", "seed", "defence", "defence_config")
 DEFENCES = ("trades", "beat")
 
@@ -85,7 +85,8 @@ class AttackSpec:
     method: str  # registry name
     hyper: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     samples: int | None = None  # None: every gathered sample
-    batch_size: int = 16
+    batch_size: int = 16  # samples per device in one chunk
+    memory_budget: str | None = None  # device memory one chunk may use ("4G"): sizes the chunks (tasar_jax.scale)
     members: tuple[str, ...] = ()
     surrogates: tuple[str, ...] = ()  # rows this attack runs in (default: every surrogate)
 
@@ -140,6 +141,7 @@ def _attack(name: str, raw: Mapping, defaults: Mapping) -> AttackSpec:
     hyper = {k: v for k, v in merged.items() if k not in RUNNER_KEYS}
     return AttackSpec(name=merged.get("label", name), method=merged.get("method", name).lower(), hyper=hyper,
                       samples=merged.get("samples"), batch_size=int(merged.get("batch_size", 16)),
+                      memory_budget=merged.get("memory_budget"),
                       members=tuple(merged.get("members", ())), surrogates=tuple(raw.get("surrogates", ())))
 
 

@@ -105,7 +105,8 @@ def attack_cell(cfg, attack: AttackSpec, surrogate: str, models: _Models, prep: 
         extras = {k: v[:n] for k, v in extras.items()}
     key = jax.random.fold_in(jax.random.key(cfg.seed), zlib.crc32(f"{surrogate}/{attack.name}".encode()))
     started = time.time()
-    x_adv, predictions, success, rates = base.run_in_batches(atk, key, x, goal, attack.batch_size, extras=extras)
+    x_adv, predictions, success, rates = base.run_in_batches(atk, key, x, goal, attack.batch_size, extras=extras,
+                                                             memory_budget=attack.memory_budget)
     best_rate = float(rates.max()) if rates.size else 0.0
     seconds = time.time() - started
     path = run / "attacks" / surrogate / f"{attack.name}.npz"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pathlib
 
-from tasar_jax.cli.common import console
+from tasar_jax.cli.common import add_scale_arguments, console, start_distributed
 
 
 def _posttrain(args) -> None:
@@ -66,11 +66,13 @@ def _hyper(args) -> dict:
 
 
 def _attack(args) -> None:
+    start_distributed(args)
     from tasar_jax import pipeline
 
     r = pipeline.attack(args.method, args.model, args.data, args.out, hyper=_hyper(args), members=args.member,
                         posterior_path=args.posterior, motion_path=args.motion, swag_path=args.swag,
-                        batch_size=args.batch_size, seed=args.seed, upstream_targets=args.upstream)
+                        batch_size=args.batch_size, seed=args.seed, upstream_targets=args.upstream,
+                        memory_budget=args.memory_budget)
     mode = "targeted" if args.targeted else "untargeted"
     console.print(f"{args.method} {mode} white-box success {r['success_rate']:.1%} on {r['num_samples']} samples, "
                   f"{r['seconds_per_example'] * 1e3:.1f} ms per example, max |δ| {r['max_linf']:.4f} → {r['file']}")
@@ -147,8 +149,10 @@ def add_commands(sub) -> None:
                    "stop, shared draws, §7.15 bone head) and targets that may equal the true class")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other hyper-parameter of the attack, e.g. --set decay=1.0 (JSON values)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="samples per device in one chunk (default 16, or what --memory-budget allows)")
     p.add_argument("--seed", type=int, default=0)
+    add_scale_arguments(p)
     g = p.add_argument_group("TASAR and BA")
     g.add_argument("--posterior", default=None, help="TASAR: default <model>/posterior.npz")
     g.add_argument("--motion", default=None, help="TASAR: AR1/AR2 cache (default: beside the data file)")
