@@ -123,3 +123,14 @@ def test_bad_inputs_are_named():
         scale.map_in_chunks(lambda c, i: c, (np.zeros((3, 2)), np.zeros(4)), per_device_batch=2)
     with pytest.raises(ValueError, match="no samples"):
         scale.map_in_chunks(lambda c, i: c, np.zeros((0, 2)), per_device_batch=2)
+
+
+def test_predictor_with_a_memory_budget_gives_the_same_logits():
+    from tasar_jax import models
+    from tasar_jax.evaluation import metrics
+
+    model = models.create("stgcn", "hdm05", num_classes=5, width=0.125)
+    x, _ = _set(9)
+    budgeted = metrics.Predictor(model, memory_budget="300K")
+    np.testing.assert_allclose(budgeted(x), metrics.Predictor(model)(x), rtol=0, atol=1e-5)
+    assert 1 <= budgeted.batch_size < 9

@@ -21,17 +21,26 @@ from tasar_jax.data import layouts
 
 
 class Predictor:
-    """An NNX classifier's eval-mode logits, jitted once: ``Predictor(model)(x) -> (N, K)`` (padded fixed-size
-    batches, so repeated calls with the same N reuse one compilation)."""
+    """An NNX classifier's eval-mode logits, jitted once: ``Predictor(model)(x) -> (N, K)``, in fixed-size chunks
+    of ``batch_size`` samples per device sharded over every device (``tasar_jax.scale``), or chunks sized from
+    ``memory_budget`` (bytes or ``"4G"`` of one device's memory) on the first call."""
 
-    def __init__(self, model, batch_size: int = 256):
+    def __init__(self, model, batch_size: int = 256, *, memory_budget: int | str | None = None):
         model.eval()
         graph, self.state = nnx.split(model)
         self.apply = jax.jit(lambda state, x: nnx.merge(graph, state)(x))
         self.batch_size = batch_size
+        self.memory_budget = memory_budget
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return training.predict_logits(self.apply, (self.state,), np.asarray(x, np.float32), self.batch_size)
+        x = np.asarray(x, np.float32)
+        if self.memory_budget is not None:
+            from tasar_jax import scale
+
+            fitted = scale.per_device_batch_for_budget(lambda chunk, _: self.apply(self.state, chunk), x,
+                                                       scale.parse_bytes(self.memory_budget))
+            self.batch_size, self.memory_budget = min(self.batch_size, fitted), None
+        return training.predict_logits(self.apply, (self.state,), x, self.batch_size)
 
 
 def predict_logits(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
