@@ -25,7 +25,8 @@ JSON keys: ``device``, ``torch_device``, ``arch``, ``width``, ``num_parameters``
 kept across calls), ``jax_logits_compile_s``, ``jax_logits_library_call_s`` (one ``surrogate_logits`` call per
 set; it jits anew each call, so compilation is included), ``jax_logits_match_library`` (bitwise), ``jax_train_s``,
 ``jax_train_compile_s``, ``jax_intended_train_s``, ``jax_total_s`` (logits + train); PyTorch: ``torch_s``,
-``torch_warmup_s``; ratios: ``speedup_total`` (torch / JAX total), ``speedup_train_only`` (torch / JAX train);
+``torch_warmup_s``, ``torch_threads``; ratios: ``speedup_total`` (torch / JAX total), ``speedup_train_only``
+(torch / JAX train);
 ``network_passes`` (``jax_forward``, ``torch_forward``, ``torch_backward``: batches through the base network);
 checks: ``initial_loss_jax``, ``initial_loss_torch`` (CE of the initial heads on the training set, mean over heads),
 ``final_loss_jax``, ``final_loss_torch`` (CE of the returned / trained heads on the training set, mean over
@@ -50,12 +51,15 @@ from tasar_jax.posterior import heads as H
 from tasar_jax.posterior import posttrain
 
 
-def build_models(arch: str, dataset: str, width: float | None):
-    """(JAX model, torch module): the torch reference's random weights converted to JAX."""
+def build_models(arch: str, dataset: str, width: float | None, seed: int = 0):
+    """(JAX model, torch module): the torch reference's random weights (seeded) converted to JAX."""
+    import torch
+
     import converters
     from converters import reference, torch_io
 
     extra = {} if width is None else {"width": width}
+    torch.manual_seed(seed)
     torch_model = reference.build(arch, dataset, **extra)
     sd = torch_io.to_numpy_state_dict(torch_model.state_dict(), "torch reference")
     return converters.convert(arch, dataset, sd, **extra), torch_model
@@ -133,6 +137,18 @@ def jax_side(model, data, init, args) -> dict:
 
 
 def torch_side(torch_model, data, init, args) -> dict:
+    """:func:`torch_run` with ``--torch-threads`` intra-op threads (restored afterwards)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(args.torch_threads or old)
+    try:
+        return {"torch_threads": torch.get_num_threads(), **torch_run(torch_model, data, init, args)}
+    finally:
+        torch.set_num_threads(old)
+
+
+def torch_run(torch_model, data, init, args) -> dict:
     """Upstream-structured bayesianTrain on ``--torch-device``, same data and initial heads."""
     import torch
 
@@ -191,23 +207,28 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=3, help="timed JAX calls after the compiling one (median)")
     parser.add_argument("--torch-repeats", type=int, default=1, help="timed PyTorch runs (median)")
     parser.add_argument("--torch-device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="torch intra-op threads for the PyTorch run (default: torch's own choice)")
     parser.add_argument("--no-intended", dest="intended", action="store_false",
                         help="skip timing the library-default SG-AdaHMC (jax_intended_train_s = null)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="write the results as JSON")
     args = parser.parse_args(argv)
+    if args.torch_threads is not None and args.torch_threads < 1:
+        raise ValueError(f"--torch-threads must be ≥ 1, got {args.torch_threads}")
     for name in ("samples", "test_samples", "epochs", "heads", "batch", "repeats", "torch_repeats"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(args, name)}")
     if args.torch_device not in ("cpu", "cuda") and not args.torch_device.startswith("cuda:"):
         raise ValueError(f"--torch-device must be cpu or cuda[:i], got {args.torch_device!r}")
 
-    model, torch_model = build_models(args.arch, args.dataset, args.width)
+    model, torch_model = build_models(args.arch, args.dataset, args.width, args.seed)
     num_classes = model.config.num_classes
     data = make_data(args.samples, args.test_samples, num_classes, seed=args.seed)
     init = posttrain.init_heads(jax.random.key(args.seed + 1), args.heads, num_classes)
     device = f"{jax.devices()[0].device_kind} ({jax.default_backend()})"
-    print(f"device: {device}; torch device: {args.torch_device}")
+    print(f"device: {device}; torch device: {args.torch_device}, torch threads: "
+          f"{args.torch_threads or 'default'}")
     print(f"surrogate {args.arch} ({models.num_parameters(model):,} parameters), {args.samples} training + "
           f"{args.test_samples} test clips, {args.epochs} epochs, K={args.heads} heads, batch {args.batch}")
 

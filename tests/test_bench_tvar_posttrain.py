@@ -38,9 +38,10 @@ def test_tvar_loop_indices_spread_and_bad_input():
 def test_posttrain_paths_agree(tmp_path):
     out = tmp_path / "posttrain.json"
     r = bench_posttrain.main(["--width", "0.125", "--samples", "16", "--test-samples", "8", "--epochs", "1",
-                              "--heads", "2", "--batch", "8", "--repeats", "1", "--no-intended", "--out", str(out)])
+                              "--heads", "2", "--batch", "8", "--repeats", "1", "--no-intended", "--torch-threads", "1",
+                              "--out", str(out)])
     assert POSTTRAIN_KEYS <= r.keys() and out.exists()
-    assert r["jax_logits_match_library"] and r["jax_intended_train_s"] is None
+    assert r["jax_logits_match_library"] and r["jax_intended_train_s"] is None and r["torch_threads"] == 1
     assert r["network_passes"] == {"jax_forward": 3, "torch_forward": 6, "torch_backward": 4}
     # same converted weights and initial heads: the same initial loss up to float32 rounding
     assert r["initial_loss_jax"] == pytest.approx(r["initial_loss_torch"], rel=1e-4)
