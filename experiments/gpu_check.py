@@ -47,7 +47,7 @@ MODULES = {"bench_tasar": "bench_tasar", "throughput": "bench_throughput", "tvar
 ARGS = {
     "gpu": {"bench_tasar": "--batch 8 --iterations 10 --repeats 3 --torch-device cuda",
             "throughput": "--batches 1,8,32,128 --iterations 5 --repeats 3 --largest-first --flops-batch 8",
-            "tvar": "--samples 256 --loop-series 30 --repeats 1",
+            "tvar": "--samples 256 --loop-series 30 --repeats 1 --series-per-call 4096 --series-per-step 4096",
             "posttrain": "--samples 256 --epochs 1 --repeats 2 --torch-device cuda",
             "throughput_highest": "--attacks tasar --batches 128 --iterations 5 --repeats 3 --precision highest "
                                   "--flops-batch 8"},
