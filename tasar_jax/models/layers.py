@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
 
 class Buffer(nnx.Variable):
@@ -30,9 +35,67 @@ def batch_norm(num_features: int, *, rngs: nnx.Rngs) -> nnx.BatchNorm:
     return nnx.BatchNorm(num_features, momentum=0.9, epsilon=1e-5, use_fast_variance=False, rngs=rngs)
 
 
+def _hashable(value):
+    """Lists (e.g. paddings) as tuples, recursively; named tuples (dimension numbers) unchanged."""
+    if isinstance(value, list) or (isinstance(value, tuple) and not hasattr(value, "_fields")):
+        return tuple(_hashable(v) for v in value)
+    return value
+
+
+@functools.lru_cache(maxsize=None)
+def _canonical_conv(spec: tuple):
+    """``lax.conv_general_dilated`` with the fixed arguments ``spec`` and a JVP whose input tangent convolves with
+    the kernel's I/O axes swapped in memory (see ``conv_general_dilated``)."""
+    kwargs = dict(spec)
+    dn = kwargs["dimension_numbers"]
+    out_axis, in_axis = dn.rhs_spec[:2]
+    perm = list(range(len(dn.rhs_spec)))
+    perm[out_axis], perm[in_axis] = in_axis, out_axis
+    swapped = {**kwargs, "dimension_numbers": dn._replace(rhs_spec=(in_axis, out_axis) + tuple(dn.rhs_spec[2:]))}
+
+    @jax.custom_jvp
+    def conv(lhs, rhs):
+        return lax.conv_general_dilated(lhs, rhs, **kwargs)
+
+    def conv_jvp(primals, tangents):
+        (lhs, rhs), (d_lhs, d_rhs) = primals, tangents
+        out = conv(lhs, rhs)
+        terms = []
+        if not isinstance(d_lhs, SymbolicZero):
+            terms.append(lax.conv_general_dilated(d_lhs, jnp.transpose(rhs, perm), **swapped))
+        if not isinstance(d_rhs, SymbolicZero):
+            terms.append(lax.conv_general_dilated(lhs, d_rhs, **kwargs))
+        return out, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(out)
+
+    conv.defjvp(conv_jvp, symbolic_zeros=True)
+    return conv
+
+
+def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+                         dimension_numbers=None, feature_group_count=1, batch_group_count=1, **kwargs):
+    """``lax.conv_general_dilated`` (same values and derivatives) whose input gradient is fast on XLA CPU.
+
+    JAX transposes a convolution into one whose kernel has its I/O roles swapped in the dimension numbers. XLA CPU
+    runs a convolution with Eigen only if the kernel is laid out (spatial, I, O); it rewrites other layouts with
+    explicit transposes, but only in the entry computation. Inside ``lax.scan``/``while`` bodies (every attack loop)
+    the swapped backward convolutions fell back to XLA's naive loop, 2–8× slower. Here the forward tangent uses the
+    kernel with its I/O axes swapped *in memory* (an explicit transpose), so that its transpose is canonical.
+    Grouped convolutions and string dimension numbers use the plain function.
+    """
+    plain = feature_group_count != 1 or batch_group_count != 1
+    if plain or not isinstance(dimension_numbers, lax.ConvDimensionNumbers):
+        return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+                                        dimension_numbers, feature_group_count, batch_group_count, **kwargs)
+    spec = dict(window_strides=window_strides, padding=padding, lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
+                dimension_numbers=dimension_numbers, **kwargs)
+    return _canonical_conv(tuple((k, _hashable(v)) for k, v in spec.items()))(lhs, rhs)
+
+
 def conv2d(in_features, out_features, kernel_size, *, strides=(1, 1), padding=((0, 0), (0, 0)), rngs) -> nnx.Conv:
-    """A 2-D convolution on channels-last maps (N, H, W, C) with explicit (torch-style) padding."""
-    return nnx.Conv(in_features, out_features, kernel_size, strides=strides, padding=padding, rngs=rngs)
+    """A 2-D convolution on channels-last maps (N, H, W, C) with explicit (torch-style) padding; its input gradient
+    stays on XLA CPU's fast path inside loops (``conv_general_dilated``)."""
+    return nnx.Conv(in_features, out_features, kernel_size, strides=strides, padding=padding,
+                    conv_general_dilated=conv_general_dilated, rngs=rngs)
 
 
 def residual_mode(enabled: bool, in_channels: int, out_channels: int, stride: int) -> str:
