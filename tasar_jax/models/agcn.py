@@ -38,7 +38,7 @@ from flax import nnx
 
 from tasar_jax.data import layouts
 from tasar_jax.models import graph, streams
-from tasar_jax.models.layers import Constant, batch_norm, residual_branch, residual_mode
+from tasar_jax.models.layers import Constant, batch_norm, conv_general_dilated, residual_branch, residual_mode
 
 UPSTREAM_CHANNELS = (64, 64, 64, 64, 128, 128, 128, 256, 256, 256)
 UPSTREAM_STRIDES = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)
@@ -123,7 +123,8 @@ def _conv(in_channels, out_channels, kernel=(1, 1), *, stride=1, kernel_init=_ka
     """Channels-last conv with torch-style symmetric temporal padding and zero bias (upstream ``conv_init``)."""
     pad = (kernel[0] - 1) // 2
     return nnx.Conv(in_channels, out_channels, kernel, strides=(stride, 1), padding=((pad, pad), (0, 0)),
-                    kernel_init=kernel_init, bias_init=jax.nn.initializers.zeros, rngs=rngs)
+                    kernel_init=kernel_init, bias_init=jax.nn.initializers.zeros,
+                    conv_general_dilated=conv_general_dilated, rngs=rngs)
 
 
 def _stacked_1x1(convs):

@@ -43,7 +43,7 @@ from flax import linen, nnx
 
 from tasar_jax.data import layouts
 from tasar_jax.models import graph
-from tasar_jax.models.layers import Constant, batch_norm, residual_branch, residual_mode
+from tasar_jax.models.layers import Constant, batch_norm, conv_general_dilated, residual_branch, residual_mode
 
 UPSTREAM_CHANNEL_FACTORS = (1, 1, 1, 1, 2, 2, 2, 4, 4, 4)
 UPSTREAM_STRIDES = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)
@@ -115,7 +115,8 @@ def _scaled_batch_norm(num_features: int, scale_init, *, rngs: nnx.Rngs) -> nnx.
 
 def pointwise_conv(in_channels: int, out_channels: int, *, rngs: nnx.Rngs) -> nnx.Conv:
     """1×1 convolution with Kaiming fan-out weights and zero bias (upstream ``conv_init``)."""
-    return nnx.Conv(in_channels, out_channels, (1, 1), kernel_init=kaiming_fan_out, rngs=rngs)
+    return nnx.Conv(in_channels, out_channels, (1, 1), kernel_init=kaiming_fan_out,
+                    conv_general_dilated=conv_general_dilated, rngs=rngs)
 
 
 class ConvBN(nnx.Module):
@@ -128,7 +129,7 @@ class ConvBN(nnx.Module):
         pad = dilation * (kernel - 1) // 2
         self.conv = nnx.Conv(in_channels, out_channels, (kernel, 1), strides=(stride, 1),
                              padding=((pad, pad), (0, 0)), kernel_dilation=(dilation, 1),
-                             kernel_init=kaiming_fan_out, rngs=rngs)
+                             kernel_init=kaiming_fan_out, conv_general_dilated=conv_general_dilated, rngs=rngs)
         self.bn = _scaled_batch_norm(out_channels, scale_init, rngs=rngs)
 
     def __call__(self, x):

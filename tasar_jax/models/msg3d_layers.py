@@ -18,7 +18,7 @@ import numpy as np
 from flax import nnx
 
 from tasar_jax.data import layouts
-from tasar_jax.models.layers import Constant, batch_norm, conv2d, residual_branch, residual_mode
+from tasar_jax.models.layers import Constant, batch_norm, conv2d, conv_general_dilated, residual_branch, residual_mode
 
 # -------- graphs
 
@@ -126,7 +126,7 @@ def temporal_conv(in_channels, out_channels, kernel_size, stride, dilation, *, r
     """(k, 1) convolution over time with upstream's "same" padding ``(k + (k−1)(d−1) − 1) // 2``."""
     pad = (kernel_size + (kernel_size - 1) * (dilation - 1) - 1) // 2
     return nnx.Conv(in_channels, out_channels, (kernel_size, 1), strides=(stride, 1), padding=((pad, pad), (0, 0)),
-                    kernel_dilation=(dilation, 1), rngs=rngs)
+                    kernel_dilation=(dilation, 1), conv_general_dilated=conv_general_dilated, rngs=rngs)
 
 
 def uniform_param(shape, low, high, rngs: nnx.Rngs) -> nnx.Param:

@@ -38,7 +38,7 @@ import numpy as np
 from flax import nnx
 
 from tasar_jax.data import layouts
-from tasar_jax.models.layers import Buffer, batch_norm
+from tasar_jax.models.layers import Buffer, batch_norm, conv_general_dilated
 
 # upstream [in_channels, out_channels, qkv_dim] per STA block
 UPSTREAM_BLOCKS = ((64, 64, 16), (64, 64, 16), (64, 128, 32), (128, 128, 32),
@@ -123,7 +123,8 @@ def positional_embedding(channels: int, num_tuples: int, num_columns: int) -> np
 
 def _conv(in_features, out_features, kernel_size=(1, 1), padding=((0, 0), (0, 0)), *, rngs) -> nnx.Conv:
     """``layers.conv2d`` with upstream's Kaiming-normal (fan-out) kernel initialisation."""
-    return nnx.Conv(in_features, out_features, kernel_size, padding=padding, kernel_init=_conv_init, rngs=rngs)
+    return nnx.Conv(in_features, out_features, kernel_size, padding=padding, kernel_init=_conv_init,
+                    conv_general_dilated=conv_general_dilated, rngs=rngs)
 
 
 def leaky_relu(x):
