@@ -37,7 +37,6 @@ head). JAX returns each head's best-test-accuracy iterate, PyTorch the last one 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 import warnings
@@ -46,6 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import timing
 from tasar_jax import models
 from tasar_jax.posterior import heads as H
 from tasar_jax.posterior import posttrain
@@ -80,20 +80,6 @@ def mean_ce(heads: H.HeadParams, z, y) -> float:
     return float(-jnp.mean(jnp.take_along_axis(logp, jnp.asarray(y)[None, :, None], axis=-1)))
 
 
-def first_and_steady(fn, repeats: int):
-    """(first-call seconds minus median later call, median later call, last result)."""
-    start = time.perf_counter()
-    out = fn()
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    steady = float(np.median(times))
-    return max(first - steady, 0.0), steady, out
-
-
 def once_jitted_logits(model, batch_size: int):
     """``x -> logits`` computing what ``posttrain.surrogate_logits`` computes (eval mode, same batches), but with
     one jitted forward kept across calls: the library re-jits inside every call, so its time includes compilation."""
@@ -114,7 +100,7 @@ def jax_side(model, data, init, args) -> dict:
     z, zt = (posttrain.surrogate_logits(model, a, args.batch) for a in (x, xt))
     call_s = time.perf_counter() - start
     forward = once_jitted_logits(model, args.batch)
-    logits_compile, logits_s, (z2, zt2) = first_and_steady(lambda: (forward(x), forward(xt)), args.repeats)
+    logits_compile, logits_s, (z2, zt2) = timing.first_and_steady(lambda: (forward(x), forward(xt)), args.repeats)
     cfg = posttrain.PostTrainConfig(epochs=args.epochs, batch_size=args.batch, reference_quirks=True)
     key = jax.random.key(args.seed)
 
@@ -123,11 +109,11 @@ def jax_side(model, data, init, args) -> dict:
             warnings.simplefilter("ignore", UserWarning)
             return jax.block_until_ready(posttrain.bayesian_train(key, z, y, zt, yt, cfg, heads=init))
 
-    train_compile, train_s, result = first_and_steady(train, args.repeats)
+    train_compile, train_s, result = timing.first_and_steady(train, args.repeats)
     intended_s = None
     if args.intended:
         intended = posttrain.PostTrainConfig(epochs=args.epochs, batch_size=args.batch)
-        _, intended_s, _ = first_and_steady(lambda: train(intended), args.repeats)
+        _, intended_s, _ = timing.first_and_steady(lambda: train(intended), args.repeats)
     return {"jax_logits_s": logits_s, "jax_logits_compile_s": logits_compile, "jax_logits_library_call_s": call_s,
             "jax_logits_match_library": bool(np.array_equal(z, z2) and np.array_equal(zt, zt2)),
             "jax_train_s": train_s, "jax_train_compile_s": train_compile, "jax_intended_train_s": intended_s,
@@ -245,11 +231,7 @@ def main(argv=None) -> dict:
     result["speedup_train_only"] = result["torch_s"] / result["jax_train_s"]
     report(result)
     if args.out:
-        from tasar_jax.data.formats import atomic_path
-
-        with atomic_path(args.out, suffix=".json") as tmp:
-            tmp.write_text(json.dumps(result, indent=2))
-        print(f"→ {args.out}")
+        timing.write_json(args.out, result)
     return result
 
 

@@ -20,13 +20,12 @@ module and tensors live on the GPU and every timed torch call ends with ``torch.
 from __future__ import annotations
 
 import argparse
-import json
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import timing
 from tasar_jax import models
 from tasar_jax.attacks import common, tasar
 from tasar_jax.posterior import heads as H
@@ -60,19 +59,6 @@ def build_surrogate(args):
     else:
         model = models.create(args.arch, args.dataset, **({} if args.width is None else {"width": args.width}))
     return model, *common.surrogate_from_model(model), torch_model
-
-
-def time_calls(fn, repeats: int) -> tuple[float, list[float]]:
-    """(first call seconds, later call seconds): the first includes compilation (JAX) or warm-up (torch)."""
-    start = time.perf_counter()
-    fn()
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return first, times
 
 
 def torch_device(name: str):
@@ -114,8 +100,8 @@ def torch_timings(torch_model, posterior, x, labels, ar, args) -> dict:
             sync()
             return state
 
-        _, times = time_calls(attack, args.repeats)
-        out[f"torch_{name}_s_per_example"] = float(np.median(times)) / args.batch
+        _, steady, _ = timing.first_and_steady(attack, args.repeats)
+        out[f"torch_{name}_s_per_example"] = steady / args.batch
     return out
 
 
@@ -172,13 +158,12 @@ def main(argv=None):
 
     run = lambda: jax.block_until_ready(  # noqa: E731
         tasar.tasar_attack(apply_fn, params, posterior, x, labels, key, cfg, ar1=ar[0], ar2=ar[1]))
-    compile_s, times = time_calls(run, args.repeats)
+    compile_s, steady, _ = timing.first_and_steady(run, args.repeats)
     result = {"device": device, "arch": args.arch, "num_parameters": models.num_parameters(model),
               "iterations": args.iterations, "batch": args.batch, "heads": args.heads,
               "samples_per_head": args.samples_per_head, "repeats": args.repeats,
               "passes_per_iteration": {"forward": fwd, "backward": bwd, "batched_backward": batched},
-              "jax_s_per_example": float(np.median(times)) / args.batch,
-              "jax_compile_s": compile_s - float(np.median(times)),
+              "jax_s_per_example": steady / args.batch, "jax_compile_s": compile_s,
               "jax_default_matmul_precision": jax.config.jax_default_matmul_precision}
     if args.torch:
         result.update(torch_timings(torch_model, post, np.asarray(x), np.asarray(labels),
@@ -196,11 +181,7 @@ def main(argv=None):
         print(f"{name:34s} {seconds:24.4f} {ratio:12.1f}x")
     print(f"JAX compilation (first call minus a timed call): {result['jax_compile_s']:.1f} s")
     if args.out:
-        from tasar_jax.data.formats import atomic_path
-
-        with atomic_path(args.out, suffix=".json") as tmp:
-            tmp.write_text(json.dumps(result, indent=2))
-        print(f"→ {args.out}")
+        timing.write_json(args.out, result)
     return result
 
 

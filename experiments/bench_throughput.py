@@ -32,7 +32,6 @@ Run: ``python experiments/bench_throughput.py [--batches 1,8,32,128] [--iteratio
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import time
 
@@ -40,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import timing
 from tasar_jax import models
 from tasar_jax.attacks import base, common, fgsm, tasar
 
@@ -244,11 +244,7 @@ def main(argv=None) -> dict:
         jax.config.update("jax_default_matmul_precision", previous)
     print_table(result)
     if args.out:
-        from tasar_jax.data.formats import atomic_path
-
-        with atomic_path(args.out, suffix=".json") as tmp:
-            tmp.write_text(json.dumps(result, indent=2))
-        print(f"→ {args.out}")
+        timing.write_json(args.out, result)
     return result
 
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import time
 
@@ -42,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import timing
 from tasar_jax.data import synthetic
 from tasar_jax.motion import dynamics, tvar
 
@@ -146,20 +146,6 @@ def profile_cv(series: np.ndarray, repeats: int = 5) -> dict:
     return out
 
 
-def time_first_and_steady(fn, repeats: int) -> tuple[float, float, object]:
-    """(compile seconds = first call − median later call, median later call seconds, last result)."""
-    start = time.perf_counter()
-    result = fn()
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    steady = float(np.median(times))
-    return max(first - steady, 0.0), steady, result
-
-
 @contextlib.contextmanager
 def block_sizes(per_call: int | None, per_step: int | None):
     """Temporarily overrides ``tvar.SERIES_PER_CALL`` / ``SERIES_PER_STEP`` (read when ``_fit_block`` is traced, so
@@ -201,11 +187,7 @@ def main(argv=None) -> dict:
         result = run(args, sizes)
     report(result)
     if args.out:
-        from tasar_jax.data.formats import atomic_path
-
-        with atomic_path(args.out, suffix=".json") as tmp:
-            tmp.write_text(json.dumps(result, indent=2))
-        print(f"→ {args.out}")
+        timing.write_json(args.out, result)
     return result
 
 
@@ -222,13 +204,13 @@ def run(args, sizes) -> dict:
           f"(tvAR p=1, p=2, CV bandwidth, Brent) = {num * len(ORDERS)} fits")
 
     # compilation: the first call on one clip compiles the block program (both CV and final fits share it)
-    vec_compile, _, _ = time_first_and_steady(lambda: vectorised_fits(x[:1]), 1)
+    vec_compile, _, _ = timing.first_and_steady(lambda: vectorised_fits(x[:1]), 1)
     runs = [_timed(lambda: vectorised_fits(x)) for _ in range(args.repeats)]
     vec_s, vec = float(np.median([t for t, _ in runs])), runs[-1][1]
 
     index = loop_indices(num, args.loop_series)
     fitters = {p: make_series_fitter(p, frames) for p in ORDERS}
-    loop_compile, _, _ = time_first_and_steady(lambda: per_series_fits(series[:1], fitters), 1)
+    loop_compile, _, _ = timing.first_and_steady(lambda: per_series_fits(series[:1], fitters), 1)
     loop_measured, loop = _timed(lambda: per_series_fits(series[index], fitters))
     extrapolated = len(index) < num
     loop_s = loop_measured * num / len(index)

@@ -1,0 +1,32 @@
+"""What every benchmark script shares: steady-state timing after a first (compiling) call, and the JSON output."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+
+def first_and_steady(fn, repeats: int) -> tuple[float, float, object]:
+    """(first call seconds minus the median later call — compilation or warm-up —, median of ``repeats`` later
+    calls, the last result). ``fn`` must wait for its own result (``block_until_ready``, a device sync)."""
+    start = time.perf_counter()
+    result = fn()
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    steady = float(np.median(times))
+    return max(first - steady, 0.0), steady, result
+
+
+def write_json(path, result: dict) -> None:
+    """Writes ``result`` to ``path`` atomically (a temporary file renamed) and says where."""
+    from tasar_jax.data.formats import atomic_path
+
+    with atomic_path(path, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(result, indent=2))
+    print(f"→ {path}")
