@@ -117,6 +117,12 @@ def test_parse_bytes(text, expected):
 
 
 def test_bad_inputs_are_named():
+    x, labels = _set(4)
+    with pytest.raises(ValueError, match="NaN"):
+        base.run_in_batches(_small_attack(), jax.random.key(0), np.where(np.arange(4)[:, None, None, None, None] == 2,
+                                                                        np.nan, x), labels, 2)
+    with pytest.raises(ValueError, match="labels"):
+        base.run_in_batches(_small_attack(), jax.random.key(0), x, labels[:3], 2)
     with pytest.raises(ValueError, match="memory size"):
         scale.parse_bytes("lots")
     with pytest.raises(ValueError, match="disagree"):

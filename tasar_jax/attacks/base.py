@@ -198,8 +198,12 @@ def run_in_batches(atk: "Attack", key, x, labels, batch_size: int | None = None,
     Samples keep their global index (per-sample keys), so results depend neither on the chunking nor on the
     number of devices (bitwise for a given ``batch_size``; ``tasar_jax.scale``).
     """
-    x = np.asarray(x) if not isinstance(x, np.ndarray) else x
+    x = np.asarray(x) if not isinstance(x, np.ndarray) else x  # memory-mapped arrays stay on disk
     labels = np.asarray(labels)
+    if x.ndim != 5 or labels.shape != (x.shape[0],):
+        raise ValueError(f"attacks take x (N, 3, T, V, M) and labels (N,); got {x.shape} and {labels.shape}")
+    if not all(np.isfinite(x[i:i + 4096]).all() for i in range(0, x.shape[0], 4096)):
+        raise ValueError("x contains NaN or inf")
     mesh = scale.data_mesh() if mesh is None else mesh
     per_device_limit = -(-x.shape[0] // mesh.size)
     inputs = (x, labels, dict(extras or {}))
