@@ -19,14 +19,14 @@ WORKER = pathlib.Path(__file__).with_name("scale_worker.py")
 ROOT = WORKER.parents[1]
 
 
-def _worker(data, out, *args, timeout=240):
+def _worker(data, out, *args):
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.Popen([sys.executable, str(WORKER), str(data), str(out), *map(str, args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _finish(proc, timeout=240):
+def _finish(proc, timeout=900):
     output, _ = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, output[-3000:]
 
