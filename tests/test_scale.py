@@ -50,8 +50,12 @@ def runs(tmp_path_factory):
     procs = [_worker(data, tmp / "single.npz", "--devices", 8, "--also-one-device")]
     procs += [_worker(data, tmp / "multi.npz", "--devices", 8, "--coordinator", f"127.0.0.1:{port}",
                       "--processes", 2, "--rank", rank) for rank in (0, 1)]
-    for proc in procs:
-        _finish(proc)
+    try:
+        for proc in procs:
+            _finish(proc)
+    finally:  # a failed process must not leave its partner waiting for the coordinator
+        for proc in procs:
+            proc.kill()
     single, multi = (dict(np.load(tmp / f"{name}.npz")) for name in ("single", "multi"))
     one = {k[4:]: v for k, v in single.items() if k.startswith("one_")}
     eight = {k: v for k, v in single.items() if not k.startswith("one_")}
