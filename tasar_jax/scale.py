@@ -8,8 +8,9 @@ hand-written collectives). Each process reads only the rows that land on its own
 (``jax.make_array_from_callback``), so a memory-mapped array or a per-host slice of the data is enough.
 
 Results do not depend on the number of devices: a chunk holds ``per_device_batch`` samples per device, so every
-device runs the same compiled computation on the same shapes whatever the mesh size (bitwise equal on CPU,
-``tests/test_scale.py``), and per-sample randomness is keyed by the global sample index. Changing
+device runs the same compiled computation on the same shapes whatever the mesh size (bitwise equal,
+``tests/test_scale.py``; on CPU at a fixed number of CPU devices per process, on which XLA:CPU's code generation
+depends), and per-sample randomness is keyed by the global sample index. Changing
 ``per_device_batch`` itself changes the shapes XLA compiles for, and with them the summation order of some
 reductions: results then agree to float32 rounding, not bitwise (decision S2).
 
