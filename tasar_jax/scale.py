@@ -20,6 +20,7 @@ probe batch and reads XLA's buffer assignment (``compiled.memory_analysis()``).
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Callable
 
@@ -84,6 +85,14 @@ def _to_host(array: jax.Array) -> np.ndarray:
     return np.asarray(multihost_utils.process_allgather(array, tiled=True))
 
 
+@functools.lru_cache(maxsize=16)
+def _sharded(fn: Callable, mesh: jax.sharding.Mesh):
+    """``fn`` per device under ``shard_map``, jitted; cached per (function, mesh), so a caller that keeps its chunk
+    function (``evaluation.Predictor``) compiles once for all its calls."""
+    return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=PartitionSpec(DATA_AXIS), out_specs=PartitionSpec(DATA_AXIS),
+                                 check_vma=False))
+
+
 def map_in_chunks(fn: Callable, arrays, *, per_device_batch: int, mesh: jax.sharding.Mesh | None = None,
                   progress: bool = False, description: str = "samples"):
     """``fn(arrays_chunk, indices) -> outputs`` over all samples, in chunks of ``per_device_batch`` samples per
@@ -106,8 +115,7 @@ def map_in_chunks(fn: Callable, arrays, *, per_device_batch: int, mesh: jax.shar
     per_device_batch = min(per_device_batch, -(-n // mesh.size))  # no chunk larger than the whole set
     sharding = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
     chunk = per_device_batch * mesh.size
-    local = jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=PartitionSpec(DATA_AXIS), out_specs=PartitionSpec(DATA_AXIS),
-                                  check_vma=False))
+    local = _sharded(fn, mesh)
     parts = []
     with Progress(disable=not progress or jax.process_index() != 0) as bar:
         task = bar.add_task(description, total=n)

@@ -16,7 +16,6 @@ import jax
 import numpy as np
 from flax import nnx
 
-from tasar_jax import training
 from tasar_jax.data import layouts
 
 
@@ -31,16 +30,16 @@ class Predictor:
         self.apply = jax.jit(lambda state, x: nnx.merge(graph, state)(x))
         self.batch_size = batch_size
         self.memory_budget = memory_budget
+        self._chunk = lambda chunk, _: self.apply(self.state, chunk)  # one function: one compilation per shape
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        from tasar_jax import scale
+
         x = np.asarray(x, np.float32)
         if self.memory_budget is not None:
-            from tasar_jax import scale
-
-            fitted = scale.per_device_batch_for_budget(lambda chunk, _: self.apply(self.state, chunk), x,
-                                                       scale.parse_bytes(self.memory_budget))
+            fitted = scale.per_device_batch_for_budget(self._chunk, x, scale.parse_bytes(self.memory_budget))
             self.batch_size, self.memory_budget = min(self.batch_size, fitted), None
-        return training.predict_logits(self.apply, (self.state,), x, self.batch_size)
+        return scale.map_in_chunks(self._chunk, x, per_device_batch=max(1, self.batch_size))
 
 
 def predict_logits(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
