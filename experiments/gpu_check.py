@@ -196,9 +196,11 @@ def section_args(mode: str, overrides: list[str]) -> dict:
     return {name: None if text is None else shlex.split(text) for name, text in table.items()}
 
 
-def throughput_limit(clock: Clock, budget: float, quick: bool) -> float:
-    """The throughput section's own time limit: what the budget leaves after keeping a reserve for later ones."""
-    reserve = 0.0 if quick else RESERVE_AFTER_THROUGHPUT_S
+def throughput_limit(clock: Clock, budget: float, quick: bool, sections) -> float:
+    """The throughput section's own time limit: what the budget leaves after keeping a reserve for the later
+    sections that will run (posttrain, tvar)."""
+    later = any(name in sections for name in ("posttrain", "tvar"))
+    reserve = RESERVE_AFTER_THROUGHPUT_S if later and not quick else 0.0
     return max(5.0, budget - clock.elapsed() - reserve)
 
 
@@ -248,8 +250,9 @@ def main(argv=None) -> dict:
 
     jobs = {"device": device_info,
             "parity": lambda: parity(fixtures_dir(args.fixtures), names),
-            "throughput": lambda: benchmark(MODULES["throughput"], bench["throughput"] + [
-                "--time-limit-s", f"{throughput_limit(clock, args.budget_s, args.quick):.0f}"])}
+            "throughput": lambda: benchmark(MODULES["throughput"], bench["throughput"] + (
+                [] if "--time-limit-s" in bench["throughput"]  # a limit given in --section-args wins
+                else ["--time-limit-s", f"{throughput_limit(clock, args.budget_s, args.quick, sections):.0f}"]))}
     for name in ("bench_tasar", "tvar", "posttrain", "throughput_highest"):
         jobs[name] = lambda name=name: benchmark(MODULES[name], bench[name])
     for name in SECTIONS:
