@@ -54,7 +54,7 @@ def workload(samples: int, seed: int = 0, frames: int = 60) -> np.ndarray:
         raise ValueError(f"--samples must be ≥ 1, got {samples}")
     if not dynamics.MIN_FRAMES <= frames <= 60:
         raise ValueError(f"--frames must be in [{dynamics.MIN_FRAMES}, 60], got {frames}")
-    per_class = math.ceil(samples / len(synthetic.ACTIONS))
+    per_class = math.ceil(samples / len(synthetic.class_names("hdm05")))
     return synthetic.generate("hdm05", per_class, seed)[0][:samples, :, :frames]
 
 

@@ -14,7 +14,7 @@ def run(*argv):
 def workdir(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     assert run("data", "synth", "--out", root / "data", "--dataset", "hdm05",
-               "--train-per-class", 4, "--test-per-class", 2, "--seed", 1) == 0
+               "--train-per-class", 4, "--test-per-class", 2, "--seed", 1, "--classes", "0-18") == 0
     assert run("train", "--arch", "stgcn", "--dataset", "hdm05", "--data", root / "data", "--out", root / "ck",
                "--width", 0.125, "--epochs", 2, "--batch-size", 16, "--milestones", "1") == 0
     return root

@@ -127,13 +127,13 @@ def test_analyse_checkpoint_writes_surrogate_and_posterior_files(tmp_path):
     from tasar_jax.data import synthetic
     from tasar_jax.posterior import save_posterior
 
-    model = models.create("mlp", "hdm05", hidden=8, num_classes=len(synthetic.ACTIONS))
+    model = models.create("mlp", "hdm05", hidden=8)
     checkpoints.save(tmp_path / "ck", model, architecture="mlp", dataset="hdm05")
-    x, labels = synthetic.generate("hdm05", 1, 0, "test")
+    x, labels = synthetic.generate("hdm05", 1, 0, "test", range(3))
     x_adv = x[:3] + 0.01 * np.sign(np.random.default_rng(1).normal(size=x[:3].shape)).astype(np.float32)
     common.save_adversarial(tmp_path / "adv.npz", common.AdversarialSet(x[:3], x_adv, labels[:3], labels[:3],
                                                                         np.zeros(3, bool)))
-    rng, k = np.random.default_rng(0), len(synthetic.ACTIONS)
+    rng, k = np.random.default_rng(0), len(synthetic.class_names("hdm05"))
     heads = HeadParams(*(rng.uniform(-0.2, 0.2, s).astype(np.float32) for s in ((2, k, k), (2, k)) * 2))
     save_posterior(tmp_path / "posterior.npz", Posterior(heads, heads, HeadParams(*(h * h + 1e-4 for h in heads))))
     config = ls.LandscapeConfig(points=3, num_directions=2, pgd_steps=1)

@@ -50,6 +50,8 @@ import pathlib
 import tomllib
 from typing import Any, Mapping
 
+from tasar_jax.data import synthetic
+
 # attack keys that are runner settings, not hyper-parameters
 RUNNER_KEYS = ("method", "samples", "batch_size", "memory_budget", "members", "label", "surrogates")
 MODEL_KEYS = ("arch", "train", "checkpoint", "bone_checkpoint", "seed", "defence", "defence_config")
@@ -62,6 +64,7 @@ class DataSpec:
     root: str | None = None
     train_per_class: int = 40
     test_per_class: int = 15
+    classes: tuple[int, ...] | None = None  # synthetic class subset (labels, or a string such as "0-18"); None: all
     train_file: str = "classTrain.npz"
     test_file: str = "classTest.npz"
 
@@ -173,6 +176,7 @@ def parse(source) -> BenchmarkConfig:
         if unknown:
             raise ValueError(f"{role} {unknown} are not among the models {list(model_specs)}")
     data = DataSpec(**raw.get("data", {}))
+    data = dataclasses.replace(data, classes=synthetic.parse_classes(data.classes, raw["dataset"]))
     if data.source not in ("synthetic", "root") or (data.source == "root" and not data.root):
         raise ValueError("data.source must be 'synthetic' or 'root' (with data.root set)")
     return BenchmarkConfig(name=raw.get("name", "benchmark"), dataset=raw["dataset"], seed=seed, data=data,

@@ -24,13 +24,15 @@ class Unavailable(Exception):
 
 def data_stage(cfg: BenchmarkConfig, run: pathlib.Path, store: Store) -> dict:
     """Synthetic files written into ``<run>/data`` (seeded), or the configured data root."""
-    spec = {"data": dataclasses.asdict(cfg.data), "dataset": cfg.dataset, "seed": cfg.seed}
+    spec = {"data": dataclasses.asdict(cfg.data), "dataset": cfg.dataset, "seed": cfg.seed,
+            "generator": synthetic.VERSION if cfg.data.source == "synthetic" else None}
     done = store.get("data", spec)
     if done is not None:
         return done
     if cfg.data.source == "synthetic":
         root = run / "data"
-        synthetic.write_dataset(root, cfg.dataset, cfg.data.train_per_class, cfg.data.test_per_class, cfg.seed)
+        synthetic.write_dataset(root, cfg.dataset, cfg.data.train_per_class, cfg.data.test_per_class, cfg.seed,
+                                cfg.data.classes)
     else:
         root = pathlib.Path(cfg.data.root)
     for name in (cfg.data.train_file, cfg.data.test_file):

@@ -98,7 +98,8 @@ def _synth(args) -> None:
 
     datasets = ["hdm05", "ntu60", "ntu120"] if args.dataset == "all" else [args.dataset]
     for dataset in datasets:
-        paths = synthetic.write_dataset(args.out, dataset, args.train_per_class, args.test_per_class, args.seed)
+        paths = synthetic.write_dataset(args.out, dataset, args.train_per_class, args.test_per_class, args.seed,
+                                        args.classes)
         console.print(f"{dataset}: {paths['train']}  {paths['test']}")
 
 
@@ -108,7 +109,7 @@ def _show(args) -> None:
 
     path = resolve(args.data, args.dataset, args.file)
     x, labels = formats.load_dataset_file(path, args.dataset)
-    names = synthetic.ACTIONS if args.class_names == "synthetic" else ()
+    names = synthetic.class_names(args.dataset) if args.class_names == "synthetic" else ()
     out = show.plot_sequences(x, labels, names, args.out, args.dataset, num=args.num)
     console.print(f"figure → {out}")
 
@@ -121,6 +122,7 @@ def add_commands(sub) -> None:
     p.add_argument("--train-per-class", type=int, default=40)
     p.add_argument("--test-per-class", type=int, default=15)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--classes", default=None, help="a class subset such as '0-18,25' (labels keep their meaning)")
     p.set_defaults(func=_synth)
     p = data.add_parser("show", help="plot a few sequences of a dataset file as stick figures")
     p.add_argument("--data", default="data")

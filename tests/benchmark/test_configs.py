@@ -27,6 +27,8 @@ def test_demo_config_and_overrides():
     cfg = bconfig.parse(demo.demo_config())
     assert cfg.surrogates == ("stgcn",) and len(cfg.targets) >= 4
     assert {"fgsm", "mifgsm", "smart", "ba", "tasar"} <= {a.method for a in cfg.attacks}
+    assert cfg.data.classes is not None and len(cfg.data.classes) >= 10  # a class subset keeps it in minutes
+    assert set(demo.demo_config()["expected_accuracy"]) == set(cfg.models)
     short = bconfig.parse(demo.demo_config(epochs=4, iterations=3, samples=5, seed=2))
     assert short.seed == 2
     assert all(m.train["epochs"] == 4 and m.train["milestones"] == [2, 3] for m in short.models.values())

@@ -15,7 +15,7 @@ from tasar_jax.benchmark import runner
 
 CONFIG = {
     "name": "tiny", "dataset": "hdm05", "seed": 3,
-    "data": {"train_per_class": 4, "test_per_class": 2},
+    "data": {"train_per_class": 4, "test_per_class": 2, "classes": "0-18"},
     "train": {"epochs": 8, "batch_size": 32, "learning_rate": 0.01, "milestones": [6]},
     "models": {"a": {"arch": "mlp", "hidden": 32}, "b": {"arch": "mlp", "hidden": 32, "seed": 1}},
     "surrogates": ["a"], "targets": ["a", "b"],

@@ -58,11 +58,11 @@ def test_sgld_is_gradient_ascent_plus_scaled_noise():
 
 @pytest.fixture(scope="module")
 def tiny_run():
-    (xtr, ytr), (xte, yte) = synthetic.generate("hdm05", 4, 0, "train"), synthetic.generate("hdm05", 2, 0, "test")
+    (xtr, ytr), (xte, yte) = synthetic.generate("hdm05", 4, 0, "train", range(19)), synthetic.generate("hdm05", 2, 0, "test", range(19))
     xtr, xte = xtr[:, :, ::6], xte[:, :, ::6]
-    model = models.create("mlp", "hdm05", num_frames=10, hidden=32, num_classes=len(synthetic.ACTIONS), seed=0)
+    model = models.create("mlp", "hdm05", num_frames=10, hidden=32, num_classes=19, seed=0)
     cfg = beat.BEATConfig(epochs=2, batch_size=38, sgld_steps=2, num_integration_steps=3)
-    heads0 = beat.posttrain.init_heads(jax.random.key(1), 2, len(synthetic.ACTIONS))
+    heads0 = beat.posttrain.init_heads(jax.random.key(1), 2, 19)
     improved = []
     result = beat.beat_train(model, (xtr, ytr), (xte, yte), cfg, parents=PARENTS, heads=heads0, progress=False,
                              on_improve=lambda i, heads, rec: improved.append((i, rec["epoch"])))

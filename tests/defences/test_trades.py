@@ -10,16 +10,19 @@ from tasar_jax.attacks import base
 from tasar_jax.data import synthetic
 from tasar_jax.defences import trades
 
+# 19 of the 65 HDM05 classes that a tiny MLP on 10 frames can learn (postures, not time order): kicks, punches, hops,
+# claps, squat, jumping jack, cartwheel, hit head, throw, lie down
+CLASSES = (0, 1, 2, 12, 13, 14, 15, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 43, 51)
 EPS = 0.05  # synthetic skeletons are in metres; 0.05 m makes the attack bite on a tiny MLP
 
 
 def _mlp(seed=0):
-    return models.create("mlp", "hdm05", num_frames=10, hidden=32, num_classes=len(synthetic.ACTIONS), seed=seed)
+    return models.create("mlp", "hdm05", num_frames=10, hidden=32, seed=seed)
 
 
 @pytest.fixture(scope="module")
 def data():
-    (xtr, ytr), (xte, yte) = synthetic.generate("hdm05", 8, 0, "train"), synthetic.generate("hdm05", 4, 0, "test")
+    (xtr, ytr), (xte, yte) = synthetic.generate("hdm05", 8, 0, "train", CLASSES), synthetic.generate("hdm05", 4, 0, "test", CLASSES)
     return (xtr[:, :, ::6], ytr), (xte[:, :, ::6], yte)  # T = 10
 
 
