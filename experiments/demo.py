@@ -5,13 +5,13 @@ the paper-scale configs use:
 
 1. synthetic HDM05-format train/test files for 12 of the 65 classes (six pairs that differ only in time or in
    the limb) under ``<workdir>/data/hdm05/`` (plus ``sequences.png``);
-2. four models trained with shortened upstream recipes: the ST-GCN surrogate (width 0.125) and the targets — a
-   three-layer MLP, a tiny CTR-GCN and a tiny 2s-AGCN joint stream (``training.png``: their learning curves);
+2. three models trained with shortened upstream recipes: the ST-GCN surrogate (width 0.125) and the targets — a
+   three-layer MLP and a tiny 2s-AGCN joint stream (``training.png``: their learning curves);
    each is checked against the accuracy the config's ``[expected_accuracy]`` states;
 3. the surrogate's correctly classified test samples; the first 32 of them are attacked;
 4. TASAR's post-trained Bayesian heads and the motion (tvAR) coefficients of the attacked samples; BA's SWAG
    fine-tuning of the surrogate;
-5. I-FGSM, MI-FGSM, SMART, DIM, BA and TASAR from ST-GCN with 30 iterations (the paper uses 200), ε = 0.01;
+5. I-FGSM, MI-FGSM, SMART, DIM, BA and TASAR from ST-GCN with 20 iterations (the paper uses 200), ε = 0.01;
 6. every adversarial set evaluated on every model: ``results.md`` (tables in the paper's layout), ``results.csv``,
    ``results.json``, ``heatmap.png`` and the adversarial sets under ``attacks/``.
 
