@@ -111,7 +111,8 @@ def run(workdir="tasar-demo", *, epochs: int | None = None, seed: int = 0, conso
 
     test_file = workdir / "data" / cfg.dataset / cfg.data.test_file
     x_test, y_test = formats.load_dataset_file(test_file, cfg.dataset)
-    figures = [show.plot_sequences(x_test, y_test, synthetic.class_names(cfg.dataset), workdir / "sequences.png", cfg.dataset)]
+    names = synthetic.class_names(cfg.dataset)
+    figures = [show.plot_sequences(x_test, y_test, names, workdir / "sequences.png", cfg.dataset)]
     histories = {}
     for name in results["models"]:
         meta = checkpoints.read_metadata(workdir / "models" / name)

@@ -58,7 +58,7 @@ def test_sgld_is_gradient_ascent_plus_scaled_noise():
 
 @pytest.fixture(scope="module")
 def tiny_run():
-    (xtr, ytr), (xte, yte) = synthetic.generate("hdm05", 4, 0, "train", range(19)), synthetic.generate("hdm05", 2, 0, "test", range(19))
+    (xtr, ytr), (xte, yte) = (synthetic.generate("hdm05", n, 0, split, range(19)) for n, split in ((4, "train"), (2, "test")))
     xtr, xte = xtr[:, :, ::6], xte[:, :, ::6]
     model = models.create("mlp", "hdm05", num_frames=10, hidden=32, num_classes=19, seed=0)
     cfg = beat.BEATConfig(epochs=2, batch_size=38, sgld_steps=2, num_integration_steps=3)

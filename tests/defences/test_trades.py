@@ -22,7 +22,7 @@ def _mlp(seed=0):
 
 @pytest.fixture(scope="module")
 def data():
-    (xtr, ytr), (xte, yte) = synthetic.generate("hdm05", 8, 0, "train", CLASSES), synthetic.generate("hdm05", 4, 0, "test", CLASSES)
+    (xtr, ytr), (xte, yte) = (synthetic.generate("hdm05", n, 0, split, CLASSES) for n, split in ((8, "train"), (4, "test")))
     return (xtr[:, :, ::6], ytr), (xte[:, :, ::6], yte)  # T = 10
 
 
