@@ -113,12 +113,17 @@ def prototype(dataset: str, label: int) -> list[np.ndarray]:
     p = 1.0 - p if reverse else p
     out = []
     for person in sorted({t.person for t in tracks}):
-        drive = motions.Drive.zeros(_T)
-        for track in tracks:
-            if track.person == person:
-                motions.apply_track(drive, track, p, 1.0)
+        drive = _drive([t for t in tracks if t.person == person], p, 1.0)
         out.append(np.concatenate([drive.angles.reshape(_T, -1), np.stack([drive.side, drive.lift, drive.fwd], 1)], 1))
     return out
+
+
+def _drive(tracks, p: np.ndarray, amplitude: float) -> motions.Drive:
+    """The tracks of one person applied at progress ``p``."""
+    drive = motions.Drive.zeros(p.shape[0])
+    for track in tracks:
+        motions.apply_track(drive, track, p, amplitude)
+    return drive
 
 
 def _timing(rng: np.random.Generator) -> np.ndarray:
@@ -159,10 +164,7 @@ def _pose_person(tracks, rng: np.random.Generator, p: np.ndarray) -> tuple[np.nd
     Returns positions (T, J, 3), the clipped joint angles (T, J, 3) and the root motion (``fwd``, ``lift``).
     """
     offsets = kin.subject_offsets(rng)
-    drive = motions.Drive.zeros(p.shape[0])
-    amplitude = rng.uniform(0.8, 1.2)
-    for track in tracks:
-        motions.apply_track(drive, track, p, amplitude)
+    drive = _drive(tracks, p, rng.uniform(0.8, 1.2))
     angles = kin.clip_to_limits(drive.angles + _idle(rng, p))
     pos = kin.forward_kinematics(offsets, angles)
     pos[..., 1] -= pos[..., 1].min(axis=1, keepdims=True)  # the lowest point of the body is on the floor
