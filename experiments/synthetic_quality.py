@@ -92,6 +92,7 @@ def evaluate_model(name: str, arch: str, data, dataset: str, epochs: int, width:
         "worst_classes": sorted(zip(per_class, names))[:5],
         "confused_pairs": confused_pairs(pred, y_te, names),
         "train_seconds": seconds,
+        "history": [{k: round(float(h[k]), 4) for k in ("train_accuracy", "test_accuracy")} for h in history],
         "config": {"arch": arch, **overrides, "epochs": epochs},
     }
 
@@ -149,6 +150,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch-size", type=int, default=BATCH)
     parser.add_argument("--seed", type=int, default=0, help="data seed")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ",".join(MODELS))
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the models already in --out (same data and recipe settings) and train the rest")
     parser.add_argument("--table", nargs="+", default=None, metavar="JSON",
                         help="print the Markdown table of earlier outputs instead of running")
     args = parser.parse_args(argv)
@@ -167,8 +170,11 @@ def main(argv=None) -> dict:
     if unknown:
         parser.error(f"unknown models {unknown}; choose from {', '.join(MODELS)}")
     runs = [("time_blind_mlp", "mlp")] + [(m, m) for m in MODELS if m in chosen]  # cheapest first
-    results, out = {}, {}
+    results, out = _resumed(args) if args.resume else {}, {}
     for name, arch in runs:
+        if name in results:
+            print(f"{name}: {results[name]['accuracy']:.1f} % (from {args.out})", flush=True)
+            continue
         data = ((time_blind(train[0]), train[1]), (time_blind(test[0]), test[1])) if name == "time_blind_mlp" \
             else (train, test)
         results[name] = evaluate_model(name, arch, data, args.dataset, args.epochs, args.width, names,
@@ -176,6 +182,8 @@ def main(argv=None) -> dict:
         print(f"{name}: {results[name]['accuracy']:.1f} % ({results[name]['train_seconds']:.0f} s)", flush=True)
         out = _output(args, names, train, test, generate_seconds, start, results, complete=name == runs[-1][0])
         write_json(args.out, out)  # after every model, so an interrupted run keeps what it measured
+    out = _output(args, names, train, test, generate_seconds, start, results, out_complete(results))
+    write_json(args.out, out)
     print("\n| model | test accuracy % | last epoch % | train s |\n|---|---:|---:|---:|")
     for name, r in results.items():
         print(f"| {name} | {r['accuracy']:.1f} | {r['last_epoch_accuracy']:.1f} | {r['train_seconds']:.0f} |")
@@ -184,17 +192,40 @@ def main(argv=None) -> dict:
     return out
 
 
+_SAME = ("dataset", "train_per_class", "test_per_class", "epochs", "width", "batch_size", "seed")
+
+
+def _resumed(args) -> dict:
+    """The results already in ``args.out``, if it was written with the same data and recipe settings."""
+    path = pathlib.Path(args.out)
+    if not path.exists():
+        return {}
+    earlier = json.loads(path.read_text())
+    differ = [k for k in _SAME if earlier["settings"].get(k) != getattr(args, k)]
+    if differ:
+        raise SystemExit(f"--resume: {path} was written with other settings ({', '.join(differ)}); "
+                         "choose another --out")
+    args.earlier_commands = earlier.get("earlier_commands", []) + [earlier["command"]]
+    return dict(earlier["results"])
+
+
+def out_complete(results: dict) -> bool:
+    """Whether every model and the time-blind baseline have been measured."""
+    return {"time_blind_mlp", *MODELS} <= set(results)
+
+
 def _output(args, names, train, test, generate_seconds, start, results, complete: bool) -> dict:
     out = {
         "dataset": args.dataset,
         "num_classes": len(names),
         "train_samples": int(train[1].size),
         "test_samples": int(test[1].size),
-        "settings": {k: v for k, v in vars(args).items() if k not in ("argv", "table")},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("argv", "table", "resume", "earlier_commands")},
         "recipe": {m: dict(vars(recipe(m, args.epochs, args.batch_size))) for m in ("mlp",) + GRAPH_MODELS},
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "cpu_count": os.cpu_count(), "python": platform.python_version()},
         "command": "python experiments/synthetic_quality.py " + " ".join(args.argv),
+        "earlier_commands": getattr(args, "earlier_commands", []),  # --resume: the runs that measured the rest
         "complete": complete,
         "generate_seconds": generate_seconds,
         "wall_seconds": time.perf_counter() - start,

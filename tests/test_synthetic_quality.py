@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from experiments import synthetic_quality as sq
 
@@ -54,3 +55,20 @@ def test_tiny_run_writes_json_and_table(tmp_path):
     assert result["results"]["mlp"]["accuracy"] == saved["results"]["mlp"]["accuracy"]
     table = sq.main(["--table", str(out)])["table"]
     assert "| mlp | " in table and "| time_blind_mlp | " in table
+
+
+def test_resume_keeps_measured_models_and_refuses_other_settings(tmp_path, monkeypatch):
+    out = tmp_path / "q.json"
+    small = ["--dataset", "hdm05", "--train-per-class", "2", "--test-per-class", "1", "--epochs", "1",
+             "--out", str(out)]
+    sq.main(small + ["--models", "mlp"])
+    first = json.loads(out.read_text())
+    trained = []
+    monkeypatch.setattr(sq, "evaluate_model", lambda name, *a, **k: trained.append(name) or first["results"]["mlp"])
+    sq.main(small + ["--models", "mlp", "--resume"])
+    assert trained == []  # both the MLP and the time-blind baseline came from the file
+    resumed = json.loads(out.read_text())
+    assert resumed["results"] == first["results"] and resumed["earlier_commands"] == [first["command"]]
+    assert not resumed["complete"]
+    with pytest.raises(SystemExit, match="other settings .*epochs"):
+        sq.main(small[:-4] + ["--epochs", "2", "--out", str(out), "--models", "mlp", "--resume"])
