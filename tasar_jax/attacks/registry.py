@@ -4,12 +4,17 @@ Every constructor returns a ``base.Attack`` (``atk(key, x, y) -> x_adv``; ``atk.
 ``needs`` says what the constructor takes besides keyword hyper-parameters: ``surrogate`` (one
 ``base.Surrogate``), ``surrogates`` (a sequence of them, for the ensemble attacks), ``swag`` (a surrogate plus the
 SWAG moments of its full network, BA) or ``posterior`` (a surrogate plus appended-head posterior, TASAR).
+
+The TASAR ablations are attacks of their own (``tasar_no_motion``, ``tasar_no_dual``, ``tasar_mean``,
+``tasar_one_head``): each is TASAR with one ``TASARConfig`` switch preset, so a study config names them like any
+other attack and a hyper-parameter given in the config still wins over the preset.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 
 class UnknownAttackError(KeyError, ValueError):
@@ -24,6 +29,7 @@ class AttackEntry(NamedTuple):
     needs: str
     upstream: str  # the ``-attacker`` name upstream uses
     description: str
+    preset: tuple[tuple[str, Any], ...] = ()  # keyword arguments the constructor gets unless the caller sets them
 
 
 ATTACKS: dict[str, AttackEntry] = {
@@ -37,6 +43,15 @@ ATTACKS: dict[str, AttackEntry] = {
     "svre": AttackEntry("ensemble:SVRE", "surrogates", "SVRE", "stochastic variance-reduced ensemble"),
     "ba": AttackEntry("ba:BA", "swag", "BA", "Bayesian attack: SWAG over the full surrogate"),
     "tasar": AttackEntry("tasar:TASAR", "posterior", "TASAR", "post-trained Bayesian heads + motion dynamics"),
+    "tasar_no_motion": AttackEntry("tasar:TASAR", "posterior", "TASAR", "ablation: TASAR without the motion term",
+                                   (("temporal", False),)),
+    "tasar_no_dual": AttackEntry("tasar:TASAR", "posterior", "TASAR",
+                                 "ablation: the plain SG-AdaHMC heads, no SWAG/flatness posterior",
+                                 (("dual_posterior", False),)),
+    "tasar_mean": AttackEntry("tasar:TASAR", "posterior", "TASAR", "ablation: scale 0, the SWAG mean only",
+                              (("scale", 0.0),)),
+    "tasar_one_head": AttackEntry("tasar:TASAR", "posterior", "TASAR", "ablation: only the first appended head",
+                                  (("num_heads", 1),)),
 }
 
 
@@ -64,7 +79,15 @@ def dataset_arguments(name: str, dataset: str, given: dict) -> dict:
     return {k: v for k, v in values.items() if k in params and k not in given}
 
 
+def settings(name: str, given: dict) -> dict:
+    """The keyword arguments attack ``name`` runs with: its preset, overridden by ``given``."""
+    return {**dict(entry(name).preset), **given}
+
+
 def constructor(name: str) -> Callable:
-    """The constructor function of attack ``name`` (e.g. ``constructor("mifgsm")(surrogate, iterations=50)``)."""
-    module, function = entry(name).target.split(":")
-    return getattr(importlib.import_module(f"tasar_jax.attacks.{module}"), function)
+    """The constructor function of attack ``name`` (e.g. ``constructor("mifgsm")(surrogate, iterations=50)``),
+    with the entry's preset bound (keyword arguments, so a caller's own value still wins)."""
+    item = entry(name)
+    module, function = item.target.split(":")
+    ctor = getattr(importlib.import_module(f"tasar_jax.attacks.{module}"), function)
+    return functools.partial(ctor, **dict(item.preset)) if item.preset else ctor

@@ -37,6 +37,9 @@ class TASARConfig(base.AttackConfig):
       shared_draws: True = one set of posterior draws per iteration shared by the batch (upstream); False = draws
         per sample, keyed by its global index (results independent of the batch composition).
       bone_head_sees_joint: two-stream surrogates only, §7.15 (True = upstream's bug).
+      dual_posterior: False = ablation without the dual (flatness-seeking SWAG) posterior: every draw is one of the
+        plain SG-AdaHMC heads (``posterior.heads``), with no Gaussian around it.
+      num_heads: ablation: use only the first ``num_heads`` appended heads (None = all of them).
     """
 
     samples_per_head: int = 20
@@ -49,6 +52,8 @@ class TASARConfig(base.AttackConfig):
     temporal: bool = True
     shared_draws: bool = False
     bone_head_sees_joint: bool = False
+    dual_posterior: bool = True
+    num_heads: int | None = None
 
     @classmethod
     def upstream(cls, **overrides) -> "TASARConfig":
@@ -100,6 +105,20 @@ def _two_stream(posterior) -> bool:
 
 def _heads(posterior):
     return tuple(p.heads for p in posterior) if _two_stream(posterior) else posterior.heads
+
+
+def ablated(posterior, cfg: TASARConfig):
+    """The posterior the attack uses under ``cfg``'s ablation switches (``num_heads``, ``dual_posterior``)."""
+    if _two_stream(posterior):
+        return tuple(ablated(p, cfg) for p in posterior)
+    available = jax.tree.leaves(posterior.heads)[0].shape[0]
+    if cfg.num_heads is not None:
+        if not 1 <= cfg.num_heads <= available:
+            raise ValueError(f"num_heads={cfg.num_heads}, but the posterior has {available} appended heads")
+        posterior = jax.tree.map(lambda a: a[:cfg.num_heads], posterior)
+    if not cfg.dual_posterior:  # a point mass on each sampled head: std sqrt(max(h² − h², 1e-30) + beta) ≈ 0
+        posterior = H.Posterior(posterior.heads, posterior.heads, jax.tree.map(jnp.square, posterior.heads))
+    return posterior
 
 
 def _num_heads(posterior) -> int:
@@ -241,7 +260,7 @@ def tasar_attack(apply_fn: Callable, params: Any, posterior, x, labels, key, con
         if any(a.shape != x.shape for a in ar):
             raise ValueError(f"AR1/AR2 shapes {[a.shape for a in ar]} do not match the batch {x.shape}")
     indices = jnp.arange(x.shape[0]) if indices is None else jnp.asarray(indices)
-    return _run(apply_fn, params, posterior, x, labels, ar, key, indices, config, trace)
+    return _run(apply_fn, params, ablated(posterior, config), x, labels, ar, key, indices, config, trace)
 
 
 class TASAR(base.Attack):
