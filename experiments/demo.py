@@ -132,6 +132,8 @@ def run(workdir="tasar-demo", *, epochs: int | None = None, seed: int = 0, conso
     console.print(f"attacked: the first {gathered['num_samples']} of the {gathered['gathered']} test samples "
                   f"{cfg.surrogates[0]} classifies correctly; {iters} iterations (paper: 200), "
                   f"ε = {cfg.attacks[0].hyper.get('epsilon')}; * = white-box; average over the other models")
+    console.print("each rate ± the larger side of its 95 % Wilson interval; bold: that attack beats every other one "
+                  "on the same samples (exact McNemar, Holm-adjusted, p < 0.05)")
     console.print(report.rich_table(results["cells"], title="transfer success rate (%), all attacked samples"))
     console.print(report.rich_table(results["cells"], "success_rate_on_correct",
                                     title="transfer success rate (%), samples the target classifies correctly"))

@@ -127,9 +127,10 @@ def eval_cell(cfg, log: dict, target: str, models: _Models, prep: dict) -> dict:
     _, true_labels, _ = prepare.load_attack_set(prep["gathered"])
     true_labels = true_labels[:adv.x.shape[0]]
     result = metrics.evaluate_model(models.predictor(target), adv.x, adv.x_adv, true_labels,
-                                    targeted=log["targeted"], target_labels=adv.labels if log["targeted"] else None)
+                                    targeted=log["targeted"], target_labels=adv.labels if log["targeted"] else None,
+                                    per_sample=True)
     return {"surrogate": log["surrogate"], "attack": log["attack"], "method": log["method"], "target": target,
-            **result}
+            "targeted": log["targeted"], **result}
 
 
 def _needed_models(cfg: BenchmarkConfig) -> list[str]:
@@ -228,7 +229,7 @@ def run_benchmark(config, workdir, *, resume: bool = True, progress: bool = True
             logs.append(log)
             bar.update(task, advance=1)
             for target in cfg.targets:
-                cell_spec = {"attack_cell": spec, "target": records[target]["spec"]}
+                cell_spec = {"attack_cell": spec, "target": records[target]["spec"], "cell_format": 2}  # 2: hits
                 name = f"eval-{surrogate}-{attack.name}-{target}"
                 cell = store.get(name, cell_spec)
                 if cell is None:
@@ -246,19 +247,38 @@ def run_benchmark(config, workdir, *, resume: bool = True, progress: bool = True
 
 
 def write_outputs(results: dict, run: pathlib.Path) -> dict:
-    """results.json, results.csv, results.md (transfer tables + perturbation table) and heatmap.png."""
-    cells = results["cells"]
+    """results.json (cells with Wilson intervals, every paired test), results.csv, paired.csv, results.md
+    (transfer tables, differences against TASAR, perturbation table) and heatmap.png."""
+    cells = results["cells"] = report.with_intervals(results["cells"])
+    pairs = [p for m in ("success_rate", "success_rate_on_correct") for p in report.paired_comparisons(cells, m)[0]]
+    attacks = list(dict.fromkeys(c["attack"] for c in cells))
+    reference = "tasar" if "tasar" in attacks else (attacks[0] if attacks else "")
+    results["paired"] = pairs
+    results["statistics"] = {"interval": "Wilson score, 95 %", "paired_test": "exact McNemar (two-sided)",
+                             "difference_interval": "Newcombe hybrid score (paired), 95 %",
+                             "multiple_testing": "Holm over all attack pairs of one surrogate and target",
+                             "alpha": report.ALPHA}
     title = f"{results['name']} ({results['dataset']}): transfer success rate (%)"
     text = [f"# {results['name']}", "", results.get("note", ""), "",
+            "Cells: rate ± the larger side of its 95 % Wilson interval; **bold**: significantly best attack for that "
+            "surrogate and target (exact McNemar against every other attack, Holm-adjusted, p < 0.05); "
+            "* white-box.", "",
             report.markdown_table(cells, title=title + ", all attacked samples (upstream's measure)"),
             report.markdown_table(cells, "success_rate_on_correct",
                                   title=title + ", samples the target classifies correctly when clean"),
-            report.markdown_table(cells, "clean_accuracy", title="clean accuracy (%) of each target on the attack set"),
-            "**white-box success and perturbation size**", "", report.perturbation_markdown(results["attacks"])]
+            report.markdown_table(cells, "clean_accuracy", title="clean accuracy (%) of each target on the attack set")]
+    for metric, what in (("success_rate", "all attacked samples"),
+                         ("success_rate_on_correct", "samples the target classifies correctly")):
+        table = report.differences_markdown([p for p in pairs if p["metric"] == metric], reference)
+        if table:
+            text += [f"**{reference} minus each attack, points ({what}): difference (95 % interval), † = Holm-adjusted "
+                     "McNemar p < 0.05**", "", table]
+    text += ["**white-box success and perturbation size**", "", report.perturbation_markdown(results["attacks"])]
     if results["skipped"]:
         text += ["**skipped**", ""] + [f"* {s['surrogate']} / {s['attack']}: {s['reason']}"
                                        for s in results["skipped"]]
     paths = {"json": write_json(run / "results.json", results), "csv": report.write_csv(run / "results.csv", cells),
+             "paired": report.write_csv(run / "paired.csv", pairs, report.PAIR_FIELDS),
              "markdown": report.write_text(run / "results.md", "\n".join(text) + "\n")}
     if any(c.get("success_rate") is not None for c in cells):
         paths["heatmap"] = report.heatmap(cells, run / "heatmap.png", title=title)

@@ -57,8 +57,14 @@ def _rate(flags: np.ndarray) -> float:
     return float(np.mean(flags)) if flags.size else float("nan")
 
 
+def flags_text(flags: np.ndarray) -> str:
+    """Per-sample booleans as a string of 0/1 (compact in JSON; ``report.outcomes`` reads it back)."""
+    return "".join(np.where(np.asarray(flags, bool).ravel(), "1", "0"))
+
+
 def transfer_metrics(adv_logits: np.ndarray, clean_logits: np.ndarray, true_labels: np.ndarray, *,
-                     targeted: bool = False, target_labels: np.ndarray | None = None) -> dict:
+                     targeted: bool = False, target_labels: np.ndarray | None = None,
+                     per_sample: bool = False) -> dict:
     """Metrics of one adversarial set on one model from its logits on the adversarial and clean samples.
 
     Args:
@@ -68,7 +74,8 @@ def transfer_metrics(adv_logits: np.ndarray, clean_logits: np.ndarray, true_labe
 
     Returns:
       ``success_rate`` (all N samples), ``clean_accuracy``, ``success_rate_on_correct`` (samples the model gets
-      right when clean; NaN if none), ``num_samples``, ``num_clean_correct``.
+      right when clean; NaN if none), ``num_samples``, ``num_clean_correct``; with ``per_sample`` also ``hits``
+      and ``clean_correct`` (``flags_text`` strings, for paired tests between attacks on the same samples).
     """
     true_labels = np.asarray(true_labels)
     if targeted and target_labels is None:
@@ -76,17 +83,21 @@ def transfer_metrics(adv_logits: np.ndarray, clean_logits: np.ndarray, true_labe
     goal = target_labels if targeted else true_labels
     hit = success(np.argmax(adv_logits, -1), goal, targeted)
     correct = np.argmax(clean_logits, -1) == true_labels
-    return {"success_rate": _rate(hit), "clean_accuracy": _rate(correct),
-            "success_rate_on_correct": _rate(hit[correct]), "num_samples": int(true_labels.shape[0]),
-            "num_clean_correct": int(correct.sum())}
+    out = {"success_rate": _rate(hit), "clean_accuracy": _rate(correct),
+           "success_rate_on_correct": _rate(hit[correct]), "num_samples": int(true_labels.shape[0]),
+           "num_clean_correct": int(correct.sum())}
+    if per_sample:
+        out.update(hits=flags_text(hit), clean_correct=flags_text(correct))
+    return out
 
 
 def evaluate_model(model, x: np.ndarray, x_adv: np.ndarray, true_labels: np.ndarray, *, targeted: bool = False,
-                   target_labels: np.ndarray | None = None, batch_size: int = 256) -> dict:
+                   target_labels: np.ndarray | None = None, batch_size: int = 256, per_sample: bool = False) -> dict:
     """``transfer_metrics`` of ``model`` (an NNX classifier or a ``Predictor``) on a clean/adversarial pair."""
     both = predict_logits(model, np.concatenate([x, x_adv]), batch_size)
     n = x.shape[0]
-    return transfer_metrics(both[n:], both[:n], true_labels, targeted=targeted, target_labels=target_labels)
+    return transfer_metrics(both[n:], both[:n], true_labels, targeted=targeted, target_labels=target_labels,
+                            per_sample=per_sample)
 
 
 def bone_lengths(x: np.ndarray, parents) -> np.ndarray:

@@ -74,6 +74,19 @@ def test_outputs(full_run):
     assert white["fgsm"]["clean_accuracy"] == 1.0  # attacked samples are the surrogate's correct ones
 
 
+def test_outputs_carry_intervals_and_paired_tests(full_run):
+    out, results = full_run
+    n = results["surrogates"]["a"]["num_samples"]
+    for c in results["cells"]:
+        assert len(c["hits"]) == n and c["hits"].count("1") == round(c["success_rate"] * n)
+        assert c["success_rate_low"] <= c["success_rate"] <= c["success_rate_high"]
+    pairs = [p for p in results["paired"] if p["metric"] == "success_rate"]
+    assert {(p["target"], p["a"], p["b"]) for p in pairs} == {(t, "fgsm", "mifgsm") for t in ("a", "b")}
+    assert all(p["n"] == n and 0 <= p["p_holm"] <= 1 for p in pairs)  # targeted attacks form their own family
+    assert (out / "paired.csv").read_text().startswith("metric,surrogate,target,a,b,n,")
+    assert " ± " in (out / "results.md").read_text() and "fgsm minus" in (out / "results.md").read_text()
+
+
 def test_interrupted_run_resumes_without_recomputing_and_matches(full_run, tmp_path, monkeypatch):
     _, reference = full_run
     eval_cell = runner.eval_cell
