@@ -1,0 +1,53 @@
+"""``benchmark --dry-run``: the stage plan counts the config's work and prices it with measured throughput."""
+
+import pytest
+
+from tasar_jax.benchmark import config as bconfig
+from tasar_jax.benchmark import plan
+
+from .test_runner import CONFIG
+
+
+def test_surrogate_passes_per_attack():
+    cfg = bconfig.parse({**CONFIG, "attacks": {
+        "fgsm": {}, "tasar": {}, "tasar_no_dual": {}, "mig": {"ig_steps": 5}, "ba": {},
+        "ens": {"method": "ensemble", "members": ["a", "b"]}, "svre": {"members": ["a", "b"]},
+        "svre6": {"method": "svre", "members": ["a", "b"], "inner_steps": 6}}})
+    passes = {a.name: plan.surrogate_passes(a, "a", cfg) for a in cfg.attacks}
+    assert passes["fgsm"] == passes["tasar"] == passes["tasar_no_dual"] == {"a": 1.0}
+    assert passes["mig"] == {"a": 5.0} and passes["ba"] == {"a": 3.0}
+    assert passes["ens"] == {"a": 1.0, "b": 1.0}
+    assert passes["svre"] == {"a": 9.0, "b": 9.0} and passes["svre6"] == {"a": 7.0, "b": 7.0}
+
+
+def test_plan_counts_the_work_and_prices_it(monkeypatch):
+    speed = plan.Throughput(train_step=0.01, forward=0.001, input_gradient=0.002)
+    monkeypatch.setattr(plan, "measure", lambda *a, **k: speed)
+    rows = {r["stage"]: r for r in plan.plan(bconfig.parse(CONFIG))}
+    n_train, n_test = 4 * 19, 2 * 19  # CONFIG: classes 0-18, 4 + 2 clips per class
+    assert rows["model a"]["seconds"] == pytest.approx(8 * (n_train * 0.01 + n_test * 0.001))
+    assert rows["gather a"]["seconds"] == pytest.approx(n_test * 0.001)
+    # 8 attacked clips × 2 iterations × one input gradient, plus clean and adversarial passes on both targets
+    assert rows["attack a / fgsm"]["seconds"] == pytest.approx(8 * 2 * 0.002 + 2 * 8 * 2 * 0.001)
+    assert "posterior a" not in rows and "motion a" not in rows  # no TASAR in this config
+
+
+def test_dry_run_measures_real_models():
+    speed = plan.measure("mlp", "hdm05", {"hidden": 16}, train_batch=4, attack_batch=2, eval_batch=4, repeats=1)
+    assert all(0 < v < 10 for v in speed)
+    assert plan.format_seconds(125.4) == "2 min 05 s" and plan.format_seconds(7) == "7 s"
+
+
+def test_cli_dry_run_prints_the_plan_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    import json
+
+    from tasar_jax import cli
+
+    monkeypatch.setattr(plan, "measure", lambda *a, **k: plan.Throughput(0.01, 0.001, 0.002))
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(CONFIG))
+    monkeypatch.chdir(tmp_path)
+    cli.main(["benchmark", str(path), "--dry-run"])
+    printed = capsys.readouterr().out
+    assert "model a" in printed and "attack a / mi_targeted" in printed and "total" in printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.json"]  # no run folder
