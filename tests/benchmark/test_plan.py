@@ -51,3 +51,35 @@ def test_cli_dry_run_prints_the_plan_and_writes_nothing(tmp_path, monkeypatch, c
     printed = capsys.readouterr().out
     assert "model a" in printed and "attack a / mi_targeted" in printed and "total" in printed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.json"]  # no run folder
+
+
+def test_every_shipped_config_parses():
+    import pathlib
+
+    configs = sorted(pathlib.Path(__file__).resolve().parents[2].glob("experiments/configs/*.toml"))
+    assert len(configs) >= 7
+    for path in configs:
+        bconfig.parse(path)
+
+
+def test_study_configs_keep_the_protocol_the_issue_asks_for():
+    import pathlib
+
+    from tasar_jax import models
+    from tasar_jax.attacks import registry
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "experiments" / "configs"
+    study = bconfig.parse(root / "study_cpu.toml")
+    assert "stgcn" in study.surrogates and any(models.entry(study.models[s].arch).two_stream for s in study.surrogates)
+    assert len(study.targets) >= 5 and "mlp" in study.targets
+    methods = {a.method for a in study.attacks}
+    assert methods == set(registry.names())  # the ten attacks and the four ablations
+    for a in study.attacks:
+        assert a.samples >= 256 and a.hyper["iterations"] >= 100 and a.hyper["epsilon"] == 0.01
+    paper = bconfig.parse(root / "paper_synthetic.toml")
+    assert {"stgcn", "ctrgcn", "msg3d", "agcn"} <= set(paper.surrogates)
+    zoo = {name for name in models.ARCHITECTURES if "_" not in name}  # whole models, not single streams
+    assert {paper.models[t].arch for t in paper.targets} == zoo
+    for a in paper.attacks:
+        assert a.samples >= 1000 and a.hyper["iterations"] == 200 and a.hyper["epsilon"] == 0.01
+        assert not registry.settings(a.method, dict(a.hyper)).get("shared_draws", False)
