@@ -223,7 +223,8 @@ def differences_markdown(pairs: list[dict], reference: str, alpha: float = ALPHA
     for p in mine:
         sign = 1 if p["a"] == reference else -1
         low, high = sorted((sign * p["difference_low"], sign * p["difference_high"]))
-        text = f"{100 * sign * p['difference']:+.1f} ({100 * low:+.1f}, {100 * high:+.1f})"
+        points = [100 * v + 0.0 for v in (sign * p["difference"], low, high)]  # + 0.0: no "-0.0"
+        text = "{:+.1f} ({:+.1f}, {:+.1f})".format(*points)
         other = p["b"] if sign == 1 else p["a"]
         rows.setdefault((p["surrogate"], other), {})[p["target"]] = text + (" †" if p["p_holm"] < alpha else "")
     lines = ["| surrogate | " + reference + " minus | " + " | ".join(targets) + " |",
