@@ -9,7 +9,8 @@ Uncertainty (:mod:`.stats`): a cell reads ``43.1 ± 3.0``: the rate and the larg
 interval (the exact bounds are in the CSV and JSON as ``<metric>_low``/``_high``). A rate is **bold** when that
 attack is significantly best for its surrogate and target: exact McNemar tests against every other attack on the
 same samples, Holm-adjusted over all pairs of attacks of that surrogate and target, all below ``alpha`` = 0.05.
-The average column is a mean of rates over targets and carries no interval.
+The average column is a mean of rates over targets and carries no interval. Each surrogate's block ends with a row
+``n``: the samples each rate is over (for the on-correct rate, the target's correctly classified ones).
 """
 
 from __future__ import annotations
@@ -155,7 +156,18 @@ def table_rows(cells: list[dict], metric: str = "success_rate", style: str = "pl
             text += "*" if t == surrogate and not math.isnan(v) else ""
             entries.append(BOLD[style].format(text) if (surrogate, attack, t) in best else text)
         body.append([surrogate, attack, *entries, _pct(average[i])])
+        if i + 1 == len(rows) or rows[i + 1][0] != surrogate:
+            body += _denominators(by_key, surrogate, [a for s_, a in rows if s_ == surrogate], targets, metric)
     return header, body
+
+
+def _denominators(by_key: dict, surrogate: str, attacks: list[str], targets: list[str], metric: str) -> list:
+    """The row ``n`` under a surrogate's block: the samples each rate is over (a range if attacks differ)."""
+    cells = []
+    for t in targets:
+        ns = {k_n[1] for a in attacks if (k_n := counts(by_key.get((surrogate, a, t), {}), metric)) is not None}
+        cells.append("–" if not ns else str(min(ns)) if len(ns) == 1 else f"{min(ns)}–{max(ns)}")
+    return [] if all(c == "–" for c in cells) else [[surrogate, "n", *cells, ""]]
 
 
 def markdown_table(cells: list[dict], metric: str = "success_rate", title: str | None = None) -> str:

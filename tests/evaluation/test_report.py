@@ -39,7 +39,7 @@ def test_cells_show_the_rate_and_the_larger_side_of_the_wilson_interval():
 
 def test_bold_only_where_the_best_attack_beats_every_other_significantly():
     header, rows = report.table_rows(CELLS, style="markdown")
-    (tasar, fgsm, _), t, u = rows, header.index("t"), header.index("u")
+    (tasar, fgsm, _, _), t, u = rows, header.index("t"), header.index("u")
     assert not tasar[t].startswith("**")  # column t: MIG is three samples from TASAR, no significant winner
     assert tasar[u].startswith("**") and tasar[u].endswith("**")  # column u: TASAR vs FGSM only, 60 % vs 20 %
     assert not fgsm[u].startswith("**")
@@ -50,6 +50,15 @@ def test_bold_only_where_the_best_attack_beats_every_other_significantly():
     t_pairs = [p for p in pairs if p["target"] == "t"]
     assert len(t_pairs) == 3
     np.testing.assert_allclose([p["p_holm"] for p in t_pairs], stats.holm([p["p_value"] for p in t_pairs]))
+
+
+def test_each_surrogate_block_ends_with_its_denominators():
+    header, rows = report.table_rows(CELLS)
+    assert header[2:5] == ["t", "u", "s"] and rows[-1] == ["s", "n", "200", "200", "200", ""]
+    rows = report.table_rows(CELLS, "success_rate_on_correct")[1]
+    assert rows[-1] == ["s", "n", str(int(CORRECT.sum())), "200", "200", ""]
+    fewer = CELLS + [{**_cell("dim", "t", STRONG[:64], CORRECT[:64])}]
+    assert report.table_rows(fewer)[1][-1][2] == "64–200"
 
 
 def test_on_correct_comparisons_use_only_the_targets_correct_samples():
