@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
+import numbers
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -71,6 +73,23 @@ class AttackConfig:
     iterations: int = 200
     targeted: bool = False
     group_size: int | None = None
+
+    def __post_init__(self):
+        problems = self.problems()
+        if problems:
+            raise ValueError(f"{type(self).__name__}: " + "; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """What is wrong with the settings (empty when they are valid); subclasses add their own checks."""
+        out = [f"{name} must be a finite number > 0, got {value!r}"
+               for name, value in (("epsilon", self.epsilon), ("step_size", self.step_size))
+               if not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0)]
+        if not (isinstance(self.iterations, numbers.Integral) and self.iterations >= 1):
+            out.append(f"iterations must be an integer >= 1, got {self.iterations!r}")
+        if self.group_size is not None and not (isinstance(self.group_size, numbers.Integral)
+                                                and self.group_size >= 1):
+            out.append(f"group_size must be None or an integer >= 1, got {self.group_size!r}")
+        return out
 
     @property
     def sign(self) -> float:

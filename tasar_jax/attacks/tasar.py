@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
+import numbers
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -54,6 +56,23 @@ class TASARConfig(base.AttackConfig):
     bone_head_sees_joint: bool = False
     dual_posterior: bool = True
     num_heads: int | None = None
+
+    def problems(self) -> list[str]:
+        out = super().problems()
+        if not (isinstance(self.samples_per_head, numbers.Integral) and self.samples_per_head >= 1):
+            out.append(f"samples_per_head must be an integer >= 1, got {self.samples_per_head!r}")
+        for name in ("scale", "beta", "posterior_weight", "motion_weight"):
+            value = getattr(self, name)
+            if not (isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0):
+                out.append(f"{name} must be a finite number >= 0, got {value!r}")
+        for name in ("posterior_decay", "momentum_decay"):
+            value = getattr(self, name)
+            if not (isinstance(value, numbers.Real) and 0 <= value <= 1):
+                out.append(f"{name} must be in [0, 1], got {value!r}")
+        if self.num_heads is not None and not (isinstance(self.num_heads, numbers.Integral)
+                                               and self.num_heads >= 1):
+            out.append(f"num_heads must be None or an integer >= 1, got {self.num_heads!r}")
+        return out
 
     @classmethod
     def upstream(cls, **overrides) -> "TASARConfig":

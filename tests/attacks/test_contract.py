@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasar_jax.attacks import base, fgsm, registry
+from tasar_jax.attacks import base, fgsm, registry, tasar
 
 T, V, K, N = 8, 25, 5, 4
 ITERS = 4
@@ -93,3 +93,30 @@ def test_bad_input_is_refused():
         atk(jax.random.key(0), _batch().at[0, 0, 0, 0, 0].set(jnp.nan), jnp.zeros(N, jnp.int32))
     with pytest.raises(TypeError, match="twice"):
         fgsm.IFGSM(_surrogate(), eps=0.1, epsilon=0.2)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(epsilon=-0.01), "epsilon must be a finite number > 0"),
+    (dict(epsilon=float("nan")), "epsilon must be a finite number > 0"),
+    (dict(step_size=0.0), "step_size must be a finite number > 0"),
+    (dict(iterations=-3), "iterations must be an integer >= 1"),
+    (dict(iterations=2.5), "iterations must be an integer >= 1"),
+    (dict(group_size=0), "group_size must be None or an integer >= 1"),
+])
+def test_attack_settings_are_validated(bad, message):
+    with pytest.raises(ValueError, match=message):
+        fgsm.IFGSM(_surrogate(), **bad)
+    with pytest.raises(ValueError, match="TASARConfig: " + message):
+        tasar.TASARConfig(**bad)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(samples_per_head=0), "samples_per_head must be an integer >= 1"),
+    (dict(scale=-1.0), "scale must be a finite number >= 0"),
+    (dict(posterior_decay=1.5), r"posterior_decay must be in \[0, 1\]"),
+    (dict(num_heads=0), "num_heads must be None or an integer >= 1"),
+])
+def test_tasar_settings_are_validated(bad, message):
+    with pytest.raises(ValueError, match=message):
+        tasar.TASARConfig(**bad)
+    assert tasar.TASARConfig(iterations=np.int64(3), epsilon=np.float32(0.02)).iterations == 3  # numpy scalars
