@@ -79,6 +79,27 @@ def dataset_arguments(name: str, dataset: str, given: dict) -> dict:
     return {k: v for k, v in values.items() if k in params and k not in given}
 
 
+def hyper_names(name: str) -> frozenset[str]:
+    """The keyword arguments attack ``name`` accepts: its constructor's own, every ``AttackConfig`` field and alias,
+    TASAR's config fields for the posterior attacks, and SMART's for CIASA (which passes them on)."""
+    import dataclasses
+    import inspect
+
+    from tasar_jax.attacks import base
+
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    own = {p.name for p in inspect.signature(constructor(name)).parameters.values() if p.kind in named}
+    out = (own - {"surrogate", "surrogates", "swag", "posterior"}) | set(base.ALIASES)
+    out |= {f.name for f in dataclasses.fields(base.AttackConfig)}
+    if entry(name).needs == "posterior":
+        from tasar_jax.attacks.tasar import TASARConfig
+
+        out |= {f.name for f in dataclasses.fields(TASARConfig)}
+    if entry(name).target == "smart:CIASA":
+        out |= hyper_names("smart")
+    return frozenset(out)
+
+
 def settings(name: str, given: dict) -> dict:
     """The keyword arguments attack ``name`` runs with: its preset, overridden by ``given``."""
     return {**dict(entry(name).preset), **given}

@@ -39,16 +39,19 @@ them are surrogates and targets, and the attacks with their hyper-parameters::
     surrogates = ["stgcn"] # rows (attack sets) this attack runs in; default every surrogate
 
 ``[posttrain]`` (TASAR's PostTrainConfig fields plus ``num_heads``), ``[swag]`` (BA's fine-tuning config) and
-``[motion]`` (``bandwidth``, ``kernel`` of the tvAR fits) are passed through.
+``[motion]`` (``bandwidth``, ``kernel`` of the tvAR fits) are passed through. A key that none of these knows —
+at the top level, in any table, or an attack hyper-parameter its constructor does not take — is an error when the
+config is parsed, before any stage runs, with the closest known key as a suggestion.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import pathlib
 import tomllib
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from tasar_jax.data import synthetic
 
@@ -56,6 +59,21 @@ from tasar_jax.data import synthetic
 RUNNER_KEYS = ("method", "samples", "batch_size", "memory_budget", "members", "label", "surrogates")
 MODEL_KEYS = ("arch", "train", "checkpoint", "bone_checkpoint", "seed", "defence", "defence_config")
 DEFENCES = ("trades", "beat")
+TOP_KEYS = ("name", "dataset", "seed", "note", "surrogates", "targets", "data", "train", "models", "attack", "attacks",
+            "posttrain", "swag", "motion", "eval_batch_size", "expected_accuracy")
+MOTION_KEYS = ("kernel", "bandwidth", "chunk_size")
+
+
+def check_keys(where: str, given: Iterable[str], known: Iterable[str]) -> None:
+    """A ``ValueError`` naming every key of ``given`` not in ``known``, with the closest known key, if any."""
+    known = sorted(set(known))
+    problems = []
+    for key in given:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            problems.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    if problems:
+        raise ValueError(f"{where}: unknown keys {', '.join(problems)}; known: {', '.join(known)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,6 +166,23 @@ def _attack(name: str, raw: Mapping, defaults: Mapping) -> AttackSpec:
                       members=tuple(merged.get("members", ())), surrogates=tuple(raw.get("surrogates", ())))
 
 
+def _field_names(module: str, cls: str) -> set[str]:
+    import importlib
+
+    return {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), cls))}
+
+
+def _check_sections(raw: Mapping) -> None:
+    """Unknown keys at the top level and in [data], [posttrain], [swag], [motion] (typos fail before any stage)."""
+    check_keys("benchmark config", raw, TOP_KEYS)
+    check_keys("[data]", raw.get("data", {}), {f.name for f in dataclasses.fields(DataSpec)})
+    check_keys("[posttrain]", raw.get("posttrain", {}),
+               _field_names("tasar_jax.posterior", "PostTrainConfig") | {"num_heads"})
+    check_keys("[swag]", raw.get("swag", {}),
+               _field_names("tasar_jax.posterior.full_swag", "FinetuneConfig") | {"upstream_statistics"})
+    check_keys("[motion]", raw.get("motion", {}), MOTION_KEYS)
+
+
 def parse(source) -> BenchmarkConfig:
     """Validated ``BenchmarkConfig`` from a dict or file (unknown model/attack names are errors here, not later)."""
     from tasar_jax import models
@@ -159,15 +194,25 @@ def parse(source) -> BenchmarkConfig:
     if missing:
         raise ValueError(f"benchmark config lacks {missing}")
     layouts.get_dataset(raw["dataset"])
+    _check_sections(raw)
     seed = int(raw.get("seed", 0))
     model_specs = {n: _model(n, m, raw.get("train", {}), seed) for n, m in raw["models"].items()}
     for spec in model_specs.values():
         models.entry(spec.arch)
+        fields = {f.name for f in dataclasses.fields(models.config_for(spec.arch, raw["dataset"]))}
+        check_keys(f"[models.{spec.name}]", spec.overrides, fields | set(MODEL_KEYS))
+        check_keys(f"[models.{spec.name}] train", spec.train, _field_names("tasar_jax.training", "TrainConfig"))
         if spec.defence not in (None, *DEFENCES):
             raise ValueError(f"model {spec.name}: defence must be one of {DEFENCES}, got {spec.defence!r}")
     attack_specs = tuple(_attack(n, a, raw.get("attack", {})) for n, a in raw["attacks"].items())
     for spec in attack_specs:
         registry.entry(spec.method)
+        try:
+            known = registry.hyper_names(spec.method)
+        except (ImportError, AttributeError):  # a module not installed: the runner reports the cell as skipped
+            known = None
+        if known is not None:
+            check_keys(f"[attacks.{spec.name}]", spec.hyper, known)
         unknown = [m for m in (*spec.members, *spec.surrogates) if m not in model_specs]
         if unknown:
             raise ValueError(f"attack {spec.name}: members/surrogates {unknown} are not among the models")

@@ -83,3 +83,33 @@ def test_study_configs_keep_the_protocol_the_issue_asks_for():
     for a in paper.attacks:
         assert a.samples >= 1000 and a.hyper["iterations"] == 200 and a.hyper["epsilon"] == 0.01
         assert not registry.settings(a.method, dict(a.hyper)).get("shared_draws", False)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c.update(tagrets=["a"]), "benchmark config: unknown keys 'tagrets' \\(did you mean 'targets'\\?\\)"),
+    (lambda c: c["data"].update(test_per_clas=2), "\\[data\\]: unknown keys 'test_per_clas' \\(did you mean"),
+    (lambda c: c["attacks"]["fgsm"].update(epsilom=0.1), "\\[attacks.fgsm\\]: unknown keys 'epsilom' \\(did you mean "
+                                                         "'epsilon'\\?\\)"),
+    (lambda c: c["attacks"].update(mig={"ig_step": 5}), "\\[attacks.mig\\]: unknown keys 'ig_step' \\(did you mean "
+                                                        "'ig_steps'\\?\\)"),
+    (lambda c: c["models"]["a"].update(hiden=8), "\\[models.a\\]: unknown keys 'hiden' \\(did you mean 'hidden'\\?\\)"),
+    (lambda c: c["models"]["b"].update(train={"epoch": 2}), "\\[models.b\\] train: unknown keys 'epoch'"),
+    (lambda c: c.update(motion={"bandwith": 1.0}), "\\[motion\\]: unknown keys 'bandwith' \\(did you mean"),
+    (lambda c: c.update(posttrain={"num_head": 2}), "\\[posttrain\\]: unknown keys 'num_head'"),
+])
+def test_unknown_config_keys_fail_at_parse_time_with_a_suggestion(edit, message):
+    import copy
+
+    raw = copy.deepcopy(CONFIG)
+    edit(raw)
+    with pytest.raises(ValueError, match=message):
+        bconfig.parse(raw)
+
+
+def test_every_attack_accepts_its_documented_hyper_parameters():
+    from tasar_jax.attacks import registry
+
+    assert {"epsilon", "eps", "iterations", "decay", "ig_steps"} <= registry.hyper_names("mig")
+    assert {"temporal", "scale", "dual_posterior", "num_heads"} <= registry.hyper_names("tasar_one_head")
+    assert {"gan_weight", "class_weight", "bone_weight"} <= registry.hyper_names("ciasa")
+    assert "ig_steps" not in registry.hyper_names("fgsm")
