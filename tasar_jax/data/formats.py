@@ -164,15 +164,24 @@ def load_array(path, *, num_persons: int | None = None) -> np.ndarray:
     return x.astype(np.float32)
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it; restored at once
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path, suffix: str = ""):
-    """Yields a temporary path beside ``path``; renames it onto ``path`` only if the block succeeds."""
+    """Yields a temporary path beside ``path``; renames it onto ``path`` only if the block succeeds. The file gets
+    the permissions any other tool would give it under the process umask (``mkstemp`` alone leaves 0600)."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield pathlib.Path(tmp)
+        if os.path.isfile(tmp):
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

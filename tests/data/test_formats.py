@@ -1,5 +1,7 @@
 """Loaders and writers of the upstream on-disk formats, against the data-format fixtures, and bad input."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -122,3 +124,14 @@ def test_failed_write_leaves_nothing(tmp_path):
             tmp.write_bytes(b"partial")
             raise RuntimeError("crash mid-write")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_files_follow_the_process_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        with formats.atomic_path(tmp_path / "out.txt") as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == mode
