@@ -91,6 +91,30 @@ def test_ensemble_stream_logits(arch, stems, io_stem, upstream):
         assert np.abs(ours - theirs).max() <= 1e-4 * max(1.0, np.abs(theirs).max())
 
 
+@pytest.mark.parametrize("arch, stems, io_stem", [c for c in CASES if models.entry(c[0]).two_stream],
+                         ids=lambda v: v if isinstance(v, str) else None)
+def test_two_stream_tasar_surrogate_logits_and_input_gradient(arch, stems, io_stem, upstream):
+    """The ExtendedBayesian ensemble (3 appended models, each a joint and a bone head on the stream logits, the bone
+    head fed the joint logits as upstream does, §7.15) against ``app_logits_sum`` and ``app_grad_x``."""
+    from tasar_jax.attacks import base
+    from tasar_jax.posterior import heads as H
+
+    model, io = parity.load_case(arch, stems, io_stem, upstream)
+    stream = lambda s: H.HeadParams(*(jnp.asarray(io[f"app_{s}_{k}"]) for k in ("W1", "b1", "W2", "b2")))  # noqa: E731
+    joint, bone = stream("joint"), stream("bone")
+    surrogate = base.Surrogate.from_model(model, streams=True)
+
+    def summed(x):
+        z_joint, z_bone = surrogate.apply_fn(surrogate.params, x)
+        return H.summed_appended_logits_two_stream(joint, bone, z_joint, z_bone, bone_head_sees_joint=True)
+
+    x = jnp.asarray(io["x"])
+    logits = np.asarray(summed(x))
+    assert np.abs(logits - io["app_logits_sum"]).max() <= 1e-4 * max(1.0, np.abs(io["app_logits_sum"]).max())
+    grad = np.asarray(jax.grad(lambda x: jnp.sum(summed(x) * jnp.asarray(io["app_cot"])))(x))
+    assert np.linalg.norm(grad - io["app_grad_x"]) <= 1e-2 * np.linalg.norm(io["app_grad_x"])
+
+
 def test_data_parallel_prefix_is_stripped(upstream):
     sd = torch_io.read_state_dict(upstream / "ThreeLayerMLP_hdm05.pth.xz")
     model = converters.convert("mlp", "hdm05", {f"module.{k}": v for k, v in sd.items()})
