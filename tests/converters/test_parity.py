@@ -32,17 +32,21 @@ def test_float32_parity(converted):
     assert np.linalg.norm(grad - io["grad_x"]) <= 1e-2 * np.linalg.norm(io["grad_x"])
 
 
-def test_float64_parity(converted):
+def test_float64_parity(converted, request):
+    """Measured on this project's CPU: logits ≤ 1.8e-15 (relative to max(1, max |logits|)) and input gradients
+    ≤ 2.3e-15 relative L2 for every port but STTFormer's gradient (4.1e-13) and SkateFormer (1.0e-9 and 1.3e-9:
+    its positional encoding is computed in float32 as upstream does), hence 1e-12, and 1e-8 for SkateFormer."""
     model, io = converted
+    tolerance = 1e-8 if request.node.callspec.params["converted"][0] == "skateformer" else 1e-12
     with jax.enable_x64(True):
         model64 = models.cast(model, jnp.float64)
         x = jnp.asarray(io["x64"])
         logits = np.asarray(model64(x))
         assert logits.dtype == np.float64
         scale = max(1.0, np.abs(io["logits64"]).max())
-        assert np.abs(logits - io["logits64"]).max() <= 1e-8 * scale
+        assert np.abs(logits - io["logits64"]).max() <= tolerance * scale
         grad = np.asarray(_grad(model64, x, jnp.asarray(io["cot"], dtype=jnp.float64)))
-        assert np.linalg.norm(grad - io["grad_x64"]) <= 1e-6 * np.linalg.norm(io["grad_x64"])
+        assert np.linalg.norm(grad - io["grad_x64"]) <= tolerance * np.linalg.norm(io["grad_x64"])
 
 
 def test_mismatches_are_listed_together(upstream):
