@@ -247,7 +247,8 @@ def attack(method: str, model_dir, data_path=None, out_path=None, *, hyper: dict
         args = (base.Surrogate.from_model(tuned), moments)
     elif needs == "posterior":
         args, extras = _tasar_inputs(model, meta, model_dir, x, data_path, posterior_path, motion_path,
-                                     temporal=hyper.get("temporal", True), progress=progress)
+                                     temporal=registry.settings(method, hyper).get("temporal", True),
+                                     progress=progress)
     else:
         args = (surrogate,)
     atk = registry.constructor(method)(*args, **hyper)

@@ -136,6 +136,13 @@ def test_attack_tasar_end_to_end(workdir, capsys):
     assert "white-box success" in capsys.readouterr().out
     adv = load_adversarial(workdir / "ck" / "tasar_adv.npz")
     assert np.abs(adv.x_adv - adv.x).max() <= 0.01 + 1e-6 and np.isfinite(adv.x_adv).all()
+    cache = workdir / "ck" / "adClassTrain_motion.npz"  # the gathered set's motion coefficients
+    assert cache.is_file()
+    cache.unlink()
+    assert run("attack", "--method", "tasar_no_motion", "--model", workdir / "ck", "--iterations", 2,
+               "--batch-size", 3) == 0  # the ablation needs no motion coefficients and computes none
+    assert not cache.exists()
+    assert np.isfinite(load_adversarial(workdir / "ck" / "tasar_no_motion_adv.npz").x_adv).all()
 
 
 @pytest.mark.filterwarnings("ignore:heads .* never reached")
