@@ -170,7 +170,7 @@ def main(argv=None) -> dict:
     if unknown:
         parser.error(f"unknown models {unknown}; choose from {', '.join(MODELS)}")
     runs = [("time_blind_mlp", "mlp")] + [(m, m) for m in MODELS if m in chosen]  # cheapest first
-    results, out = _resumed(args) if args.resume else {}, {}
+    results = _resumed(args) if args.resume else {}
     for name, arch in runs:
         if name in results:
             print(f"{name}: {results[name]['accuracy']:.1f} % (from {args.out})", flush=True)
@@ -180,10 +180,10 @@ def main(argv=None) -> dict:
         results[name] = evaluate_model(name, arch, data, args.dataset, args.epochs, args.width, names,
                                        args.batch_size)
         print(f"{name}: {results[name]['accuracy']:.1f} % ({results[name]['train_seconds']:.0f} s)", flush=True)
-        out = _output(args, names, train, test, generate_seconds, start, results, complete=name == runs[-1][0])
-        write_json(args.out, out)  # after every model, so an interrupted run keeps what it measured
-    out = _output(args, names, train, test, generate_seconds, start, results, out_complete(results))
-    write_json(args.out, out)
+        # after every model, so an interrupted run keeps what it measured
+        write_json(args.out, _output(args, names, train, test, generate_seconds, start, results))
+    out = _output(args, names, train, test, generate_seconds, start, results)
+    write_json(args.out, out)  # also when --resume found every model measured
     print("\n| model | test accuracy % | last epoch % | train s |\n|---|---:|---:|---:|")
     for name, r in results.items():
         print(f"| {name} | {r['accuracy']:.1f} | {r['last_epoch_accuracy']:.1f} | {r['train_seconds']:.0f} |")
@@ -209,12 +209,7 @@ def _resumed(args) -> dict:
     return dict(earlier["results"])
 
 
-def out_complete(results: dict) -> bool:
-    """Whether every model and the time-blind baseline have been measured."""
-    return {"time_blind_mlp", *MODELS} <= set(results)
-
-
-def _output(args, names, train, test, generate_seconds, start, results, complete: bool) -> dict:
+def _output(args, names, train, test, generate_seconds, start, results) -> dict:
     out = {
         "dataset": args.dataset,
         "num_classes": len(names),
@@ -226,7 +221,7 @@ def _output(args, names, train, test, generate_seconds, start, results, complete
                     "cpu_count": os.cpu_count(), "python": platform.python_version()},
         "command": "python experiments/synthetic_quality.py " + " ".join(args.argv),
         "earlier_commands": getattr(args, "earlier_commands", []),  # --resume: the runs that measured the rest
-        "complete": complete,
+        "complete": {"time_blind_mlp", *MODELS} <= set(results),  # every model and the baseline measured
         "generate_seconds": generate_seconds,
         "wall_seconds": time.perf_counter() - start,
         "results": dict(results),

@@ -247,8 +247,7 @@ def attack(method: str, model_dir, data_path=None, out_path=None, *, hyper: dict
         args = (base.Surrogate.from_model(tuned), moments)
     elif needs == "posterior":
         args, extras = _tasar_inputs(model, meta, model_dir, x, data_path, posterior_path, motion_path,
-                                     temporal=registry.settings(method, hyper).get("temporal", True),
-                                     progress=progress)
+                                     temporal=registry.uses_motion(method, hyper), progress=progress)
     else:
         args = (surrogate,)
     atk = registry.constructor(method)(*args, **hyper)

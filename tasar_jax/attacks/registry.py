@@ -105,6 +105,11 @@ def settings(name: str, given: dict) -> dict:
     return {**dict(entry(name).preset), **given}
 
 
+def uses_motion(name: str, given: dict) -> bool:
+    """Whether attack ``name`` with settings ``given`` needs the tvAR motion coefficients (TASAR's motion term)."""
+    return entry(name).needs == "posterior" and bool(settings(name, given).get("temporal", True))
+
+
 def constructor(name: str) -> Callable:
     """The constructor function of attack ``name`` (e.g. ``constructor("mifgsm")(surrogate, iterations=50)``),
     with the entry's preset bound (keyword arguments, so a caller's own value still wins)."""

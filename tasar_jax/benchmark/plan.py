@@ -124,12 +124,13 @@ def _motion_seconds_per_clip(cfg: BenchmarkConfig) -> float:
     from tasar_jax import motion
 
     x = synthetic.generate(cfg.dataset, 1, cfg.seed, "test", classes=[0])[0].astype(np.float64)
-    start = time.perf_counter()
-    motion.motion_arrays(x, **{k: v for k, v in cfg.motion.items() if k in ("kernel", "bandwidth")})
-    first = time.perf_counter() - start  # includes compilation: time a second clip
-    start = time.perf_counter()
-    motion.motion_arrays(x + 1e-3, **{k: v for k, v in cfg.motion.items() if k in ("kernel", "bandwidth")})
-    return min(first, time.perf_counter() - start)
+    settings = {k: v for k, v in cfg.motion.items() if k in ("kernel", "bandwidth")}
+    times = []
+    for clip in (x, x + 1e-3):  # the first call includes compilation
+        start = time.perf_counter()
+        motion.motion_arrays(clip, **settings)
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def plan(cfg: BenchmarkConfig, repeats: int = 3) -> list[dict]:
@@ -154,8 +155,7 @@ def plan(cfg: BenchmarkConfig, repeats: int = 3) -> list[dict]:
         rows.append({"stage": f"model {name}", "work": f"train {epochs} epochs × {n_train} clips",
                      "seconds": epochs * (n_train * s.train_step + n_test * s.forward)})
     needs = {registry.entry(a.method).needs for a in cfg.attacks}
-    temporal = any(registry.entry(a.method).needs == "posterior"
-                   and registry.settings(a.method, dict(a.hyper)).get("temporal", True) for a in cfg.attacks)
+    temporal = any(registry.uses_motion(a.method, dict(a.hyper)) for a in cfg.attacks)
     samples = min(n_test, max((a.samples or n_test) for a in cfg.attacks)) if cfg.attacks else 0
     motion_clip = _motion_seconds_per_clip(cfg) if temporal else 0.0
     for name in cfg.surrogates:

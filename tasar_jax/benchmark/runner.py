@@ -144,8 +144,7 @@ def _prepare_surrogate(cfg, name, records, data, run, store, progress) -> tuple[
     """Gathered set plus whatever the configured attacks need; returns (prep, {stage: unavailable reason})."""
     prep = {"gathered": prepare.gather_stage(cfg, name, records[name], data, run, store)}
     needs = {registry.entry(a.method).needs for a in cfg.attacks}
-    temporal = any(registry.entry(a.method).needs == "posterior"
-                   and registry.settings(a.method, a.hyper).get("temporal", True) for a in cfg.attacks)
+    temporal = any(registry.uses_motion(a.method, a.hyper) for a in cfg.attacks)
     missing = {}
     for need, stage in (("posterior", lambda: prepare.posterior_stage(cfg, name, records[name], data, run, store,
                                                                       progress=progress)),

@@ -161,7 +161,8 @@ def _idle(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
 def _pose_person(tracks, rng: np.random.Generator, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
     """One person in their own frame (root on the floor plane at the origin, facing +z).
 
-    Returns positions (T, J, 3), the clipped joint angles (T, J, 3) and the root motion (``{"fwd": forward displacement (T,)}``).
+    Returns positions (T, J, 3), the clipped joint angles (T, J, 3) and the root motion ``{"fwd": forward
+    displacement (T,)}``.
     """
     offsets = kin.subject_offsets(rng)
     drive = _drive(tracks, p, rng.uniform(0.8, 1.2))

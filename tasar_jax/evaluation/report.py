@@ -58,15 +58,14 @@ def with_intervals(cells: list[dict], confidence: float = CONFIDENCE) -> list[di
     return out
 
 
-def outcomes(cell: dict, metric: str) -> np.ndarray | None:
-    """Per-sample success (bool array) behind ``cell[metric]``, from the cell's ``hits``/``clean_correct``
-    strings of 0/1; None when the cell does not carry them."""
+def outcomes(cell: dict, metric: str, limit: int | None = None) -> np.ndarray | None:
+    """Per-sample success (bool array) behind ``cell[metric]`` on the first ``limit`` attacked samples, from the
+    cell's ``hits``/``clean_correct`` strings of 0/1; None when the cell does not carry them."""
     if "hits" not in cell or metric not in ("success_rate", "success_rate_on_correct"):
         return None
-    hits = np.frombuffer(cell["hits"].encode(), np.uint8) == ord("1")
-    if metric == "success_rate_on_correct":
-        return hits[np.frombuffer(cell["clean_correct"].encode(), np.uint8) == ord("1")]
-    return hits
+    flags = lambda key: np.frombuffer(cell[key][:limit].encode(), np.uint8) == ord("1")  # noqa: E731
+    hits = flags("hits")
+    return hits[flags("clean_correct")] if metric == "success_rate_on_correct" else hits
 
 
 def paired_comparisons(cells: list[dict], metric: str = "success_rate", confidence: float = CONFIDENCE,
@@ -81,9 +80,7 @@ def paired_comparisons(cells: list[dict], metric: str = "success_rate", confiden
     pairs, best = [], set()
     for (surrogate, target, _), members in families.items():
         shared = min(len(c["hits"]) for c in members)
-        flags = {c["attack"]: outcomes({**c, "hits": c["hits"][:shared],
-                                        "clean_correct": c.get("clean_correct", "")[:shared]}, metric)
-                 for c in members}
+        flags = {c["attack"]: outcomes(c, metric, shared) for c in members}
         family = stats.all_pairs(flags, confidence)
         pairs += [{"metric": metric, "surrogate": surrogate, "target": target, **p} for p in family]
         winner = stats.significantly_best(flags, family, alpha)
@@ -124,16 +121,22 @@ def _pct(value: float) -> str:
     return "–" if value is None or math.isnan(value) else f"{100 * value:.1f}"
 
 
+def _rate_and_margin(cell: dict | None, metric: str, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """``(rate, larger side of its Wilson interval)`` of ``cell[metric]``; None without counts."""
+    k_n = counts(cell or {}, metric)
+    if k_n is None or k_n[1] == 0:
+        return None
+    low, high = stats.wilson_interval(*k_n, confidence)
+    rate = k_n[0] / k_n[1]
+    return rate, max(rate - low, high - rate)
+
+
 def _cell_text(cell: dict | None, metric: str, confidence: float) -> str:
     """``43.1 ± 3.0``: the rate and the larger side of its Wilson interval (just the rate without counts)."""
     if cell is None or cell.get(metric) is None:
         return "–"
-    k_n = counts(cell, metric)
-    if k_n is None or k_n[1] == 0:
-        return _pct(cell[metric])
-    low, high = stats.wilson_interval(*k_n, confidence)
-    rate = k_n[0] / k_n[1]
-    return f"{100 * rate:.1f} ± {100 * max(rate - low, high - rate):.1f}"
+    shown = _rate_and_margin(cell, metric, confidence)
+    return _pct(cell[metric]) if shown is None else f"{100 * shown[0]:.1f} ± {100 * shown[1]:.1f}"
 
 
 BOLD = {"plain": "{}", "markdown": "**{}**", "rich": "[bold]{}[/bold]"}
@@ -267,10 +270,9 @@ def heatmap(cells: list[dict], out_path, metric: str = "success_rate", title: st
             if not math.isnan(data[i, j]):
                 key = (*rows[i], targets[j]) if j < len(targets) else None
                 text = f"{data[i, j]:.0f}" + ("*" if key and key[2] == key[0] else "")
-                k_n = counts(by_key[key], metric) if key in by_key else None
-                if k_n is not None and k_n[1] > 0:
-                    low, high = stats.wilson_interval(*k_n)
-                    text += f"\n±{100 * max(k_n[0] / k_n[1] - low, high - k_n[0] / k_n[1]):.0f}"
+                shown = _rate_and_margin(by_key.get(key), metric)
+                if shown is not None:
+                    text += f"\n±{100 * shown[1]:.0f}"
                 ax.text(j, i, text, ha="center", va="center", color="white" if data[i, j] < 60 else "black",
                         fontsize=7, fontweight="bold" if key in best else "normal", linespacing=0.9)
     fig.colorbar(image, ax=ax, label=f"{metric.replace('_', ' ')} (%)")
