@@ -2,11 +2,15 @@
 
 A checkpoint is a directory::
 
-    <dir>/metadata.json   architecture, dataset, config, class names, accuracy, history, provenance
-    <dir>/state/          orbax StandardCheckpointer tree: params, BatchNorm statistics and buffers
+    <dir>/metadata.json   architecture, dataset, config, class names, accuracy, history, provenance, and
+                          ``state``: the name of the state folder (absent: ``state``)
+    <dir>/state*/         orbax StandardCheckpointer tree: params, BatchNorm statistics and buffers
 
-The whole directory is first written beside its destination and then renamed into place, so a crash never
-leaves a half-written checkpoint, and an existing checkpoint is replaced only once the new one is complete.
+A new checkpoint is written in a folder beside its destination and renamed into place. Replacing an existing one
+has no moment without a loadable checkpoint at the path (docs/decisions.md T9): the new state goes into a fresh
+``state-<token>`` folder inside the directory, then one atomic rename of ``metadata.json`` switches to it, then the
+old state folder is removed. A writer killed at any point leaves the old or the new checkpoint, never neither;
+an unreferenced ``state-*`` folder left by a killed writer is removed by the next save.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from tasar_jax import models
+from tasar_jax.data.formats import atomic_path, process_umask
 
 FORMAT = "tasar-jax-checkpoint"
 FORMAT_VERSION = 1
@@ -33,36 +38,62 @@ def _savable_state(model: nnx.Module):
     return nnx.to_pure_dict(nnx.state(model, nnx.Not(nnx.RngState)))
 
 
+def _write_state(path: pathlib.Path, model: nnx.Module) -> None:
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(path, jax.device_get(_savable_state(model)))
+    checkpointer.wait_until_finished()
+    checkpointer.close()
+
+
+def _write_metadata(directory: pathlib.Path, meta: dict) -> None:
+    """Atomic rewrite of ``metadata.json`` (temp file in the same folder, then one rename)."""
+    with atomic_path(directory / "metadata.json", suffix=".json") as tmp:
+        tmp.write_text(json.dumps(meta, indent=2, default=_json_default))
+
+
+def _state_name(meta: dict) -> str:
+    name = meta.get("state", "state")
+    if not isinstance(name, str) or "/" in name or not name.startswith("state"):
+        raise ValueError(f"metadata names an invalid state folder {name!r}")
+    return name
+
+
 def save(directory, model: nnx.Module, *, architecture: str, dataset: str, **metadata) -> pathlib.Path:
-    """Saves ``model`` (any registered architecture) and its metadata to ``directory``, atomically."""
+    """Saves ``model`` (any registered architecture) and its metadata to ``directory``; a crash leaves the previous
+    checkpoint (if any) or the new one, complete (module docstring)."""
     directory = pathlib.Path(directory).absolute()
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    os.chmod(tmp, 0o755)
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "architecture": architecture, "dataset": dataset,
+            "config": dataclasses.asdict(model.config), **metadata}
     try:
-        meta = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "architecture": architecture,
-            "dataset": dataset,
-            "config": dataclasses.asdict(model.config),
-            **metadata,
-        }
-        checkpointer = ocp.StandardCheckpointer()
-        checkpointer.save(tmp / "state", jax.device_get(_savable_state(model)))
-        checkpointer.wait_until_finished()
-        checkpointer.close()
-        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=_json_default))
-        old = None
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-            os.replace(directory, old)
-        os.replace(tmp, directory)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        old_state = _state_name(read_metadata(directory))
+    except ValueError:
+        old_state = None
+    if old_state is None:  # nothing loadable there: build the whole directory beside it, then rename it in
+        tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        os.chmod(tmp, 0o777 & ~process_umask())
+        try:
+            _write_state(tmp / "state", model)
+            _write_metadata(tmp, {**meta, "state": "state"})
+            if directory.exists():  # not a checkpoint (or a damaged one): moved aside, then removed
+                aside = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+                os.replace(directory, aside)
+                shutil.rmtree(aside, ignore_errors=True)
+            os.replace(tmp, directory)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return directory
+    new_state = f"state-{os.getpid()}-{os.urandom(4).hex()}"
+    try:
+        _write_state(directory / new_state, model)
+        _write_metadata(directory, {**meta, "state": new_state})  # the switch: one rename
+    except BaseException:
+        shutil.rmtree(directory / new_state, ignore_errors=True)
+        raise
+    for stale in directory.glob("state*"):  # the replaced state and any left by a killed writer
+        if stale.name != new_state:
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
     return directory
 
 
@@ -83,8 +114,13 @@ def read_metadata(directory) -> dict:
         meta = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: corrupt metadata: {err}") from err
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: corrupt metadata: not a JSON object")
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path}: not a tasar-jax checkpoint (format {meta.get('format')!r})")
+    missing = [k for k in ("architecture", "dataset", "config") if k not in meta]
+    if missing:
+        raise ValueError(f"{path}: incomplete metadata, no {', '.join(map(repr, missing))}")
     return meta
 
 
@@ -92,10 +128,7 @@ def update_metadata(directory, **fields) -> dict:
     """Adds or replaces metadata fields of an existing checkpoint (atomic rewrite of metadata.json)."""
     meta = read_metadata(directory)
     meta.update(fields)
-    path = pathlib.Path(directory) / "metadata.json"
-    tmp = path.with_name(f".metadata.json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(meta, indent=2, default=_json_default))
-    os.replace(tmp, path)
+    _write_metadata(pathlib.Path(directory), meta)
     return meta
 
 
@@ -123,14 +156,15 @@ def load(directory) -> tuple[nnx.Module, dict]:
     """Restores ``(model, metadata)`` from a checkpoint directory written by :func:`save`."""
     directory = pathlib.Path(directory).absolute()
     meta = read_metadata(directory)
+    state_path = directory / _state_name(meta)
     module = models.get(meta["architecture"])
     config = module.Config(**{k: _tupled(v) for k, v in meta["config"].items()})
     model = models.create(meta["architecture"], config=config)
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _savable_state(model))
     checkpointer = ocp.StandardCheckpointer()
     try:
-        _check_stored_shapes(checkpointer, directory / "state", abstract)
-        restored = checkpointer.restore(directory / "state", abstract)
+        _check_stored_shapes(checkpointer, state_path, abstract)
+        restored = checkpointer.restore(state_path, abstract)
     except Exception as err:  # orbax raises several types for damaged or mismatched trees
         raise ValueError(f"{directory}: cannot restore the model state: {err}") from err
     finally:

@@ -164,7 +164,7 @@ def load_array(path, *, num_persons: int | None = None) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def _umask() -> int:
+def process_umask() -> int:
     mask = os.umask(0)  # the only way to read it; restored at once
     os.umask(mask)
     return mask
@@ -181,7 +181,7 @@ def atomic_path(path, suffix: str = ""):
     try:
         yield pathlib.Path(tmp)
         if os.path.isfile(tmp):
-            os.chmod(tmp, 0o666 & ~_umask())
+            os.chmod(tmp, 0o666 & ~process_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
