@@ -141,10 +141,19 @@ def read(source) -> dict:
     if isinstance(source, Mapping):
         return dict(source)
     path = pathlib.Path(source)
-    if path.suffix == ".json":
-        return json.loads(path.read_text())
-    with open(path, "rb") as f:
-        return tomllib.load(f)
+    if not path.is_file():
+        raise FileNotFoundError(f"no benchmark config at {path}")
+    try:
+        if path.suffix == ".json":
+            raw = json.loads(path.read_text())
+        else:
+            with open(path, "rb") as f:
+                raw = tomllib.load(f)
+    except (ValueError, UnicodeDecodeError) as err:  # TOMLDecodeError and JSONDecodeError are ValueErrors
+        raise ValueError(f"{path}: not a valid {'JSON' if path.suffix == '.json' else 'TOML'} file: {err}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a benchmark config is a table of settings, got {type(raw).__name__}")
+    return raw
 
 
 def _model(name: str, raw: Mapping, train_defaults: Mapping, seed: int) -> ModelSpec:
@@ -190,11 +199,11 @@ def parse(source) -> BenchmarkConfig:
     from tasar_jax.data import layouts
 
     raw = read(source)
+    _check_sections(raw)  # typos first: a misspelt key also shows up as a missing one
     missing = [k for k in ("dataset", "surrogates", "targets", "attacks", "models") if k not in raw]
     if missing:
         raise ValueError(f"benchmark config lacks {missing}")
     layouts.get_dataset(raw["dataset"])
-    _check_sections(raw)
     seed = int(raw.get("seed", 0))
     model_specs = {n: _model(n, m, raw.get("train", {}), seed) for n, m in raw["models"].items()}
     for spec in model_specs.values():

@@ -12,7 +12,7 @@ import numpy as np
 
 from tasar_jax import checkpoints, models, pipeline, recipes
 from tasar_jax.benchmark.config import BenchmarkConfig, ModelSpec
-from tasar_jax.benchmark.store import Store
+from tasar_jax.benchmark.store import Store, file_digest, identity
 from tasar_jax.data import formats, synthetic
 
 
@@ -23,22 +23,25 @@ class Unavailable(Exception):
 
 
 def data_stage(cfg: BenchmarkConfig, run: pathlib.Path, store: Store) -> dict:
-    """Synthetic files written into ``<run>/data`` (seeded), or the configured data root."""
+    """Synthetic files written into ``<run>/data`` (seeded), or the configured data root (whose files' content
+    digests are part of the spec, so replacing one recomputes everything downstream)."""
+    synthetic_data = cfg.data.source == "synthetic"
+    root = run / "data" if synthetic_data else pathlib.Path(cfg.data.root)
+    files = [pipeline.resolve(root, cfg.dataset, name) for name in (cfg.data.train_file, cfg.data.test_file)]
     spec = {"data": dataclasses.asdict(cfg.data), "dataset": cfg.dataset, "seed": cfg.seed,
-            "generator": synthetic.VERSION if cfg.data.source == "synthetic" else None}
+            "generator": synthetic.VERSION if synthetic_data else None}
+    if not synthetic_data:
+        for path in files:
+            if not path.is_file():
+                raise FileNotFoundError(f"missing data file {path}")
+        spec["content"] = {path.name: file_digest(path) for path in files}
     done = store.get("data", spec)
     if done is not None:
         return done
-    if cfg.data.source == "synthetic":
-        root = run / "data"
+    if synthetic_data:
         synthetic.write_dataset(root, cfg.dataset, cfg.data.train_per_class, cfg.data.test_per_class, cfg.seed,
                                 cfg.data.classes)
-    else:
-        root = pathlib.Path(cfg.data.root)
-    for name in (cfg.data.train_file, cfg.data.test_file):
-        if not pipeline.resolve(root, cfg.dataset, name).is_file():
-            raise FileNotFoundError(f"missing data file {pipeline.resolve(root, cfg.dataset, name)}")
-    return store.put("data", spec, {"root": str(root), "spec": spec})
+    return store.put("data", spec, {"root": str(root), "spec": spec}, files=files if synthetic_data else ())
 
 
 def _train_config(spec: ModelSpec, arch: str, seed: int):
@@ -49,7 +52,9 @@ def _train_config(spec: ModelSpec, arch: str, seed: int):
 def model_stage(cfg: BenchmarkConfig, spec: ModelSpec, data: dict, run: pathlib.Path, store: Store, *,
                 progress: bool, converter=None) -> dict:
     """Trains (or converts / adopts) one model into ``<run>/models/<name>``; returns its record."""
-    stage_spec = {"model": dataclasses.asdict(spec), "data": data["spec"]}
+    stage_spec = {"model": dataclasses.asdict(spec), "data": identity(data)}
+    if spec.checkpoint:  # an outside checkpoint is an input: its content is part of the spec
+        stage_spec["checkpoint_content"] = [file_digest(p) for p in (spec.checkpoint, spec.bone_checkpoint) if p]
     done = store.get(f"model-{spec.name}", stage_spec)
     if done is not None:
         return done
@@ -81,8 +86,11 @@ def model_stage(cfg: BenchmarkConfig, spec: ModelSpec, data: dict, run: pathlib.
             trades = dict(defence="trades", trades_config=TRADESConfig(**spec.defence_config))
         pipeline.train_classifier(spec.arch, cfg.dataset, root, out, train_config=_train_config(spec, spec.arch, seed),
                                   **trades, **train_kw, **spec.overrides)
-    tested = pipeline.test_classifier(out, root, test_file=cfg.data.test_file)
     meta = checkpoints.read_metadata(out)
+    if (meta["architecture"], meta["dataset"]) != (spec.arch, cfg.dataset):
+        raise ValueError(f"model {spec.name}: checkpoint {out} holds {meta['architecture']} trained on "
+                         f"{meta['dataset']}, but the config asks for {spec.arch} on {cfg.dataset}")
+    tested = pipeline.test_classifier(out, root, test_file=cfg.data.test_file)
     beat_heads = None
     if spec.defence == "beat":
         from tasar_jax.defences import BEATConfig
@@ -97,7 +105,7 @@ def model_stage(cfg: BenchmarkConfig, spec: ModelSpec, data: dict, run: pathlib.
         "dir": str(out), "beat": beat_heads, "defence": spec.defence, "arch": meta["architecture"],
         "accuracy": tested["accuracy"],
         "num_parameters": meta.get("num_parameters"), "epoch": meta.get("epoch"), "seconds": time.time() - started,
-        "spec": stage_spec})
+        "spec": stage_spec}, files=[out] + ([beat_heads] if beat_heads else []))
 
 
 def _defended_accuracy(model_dir, heads_file, root, cfg: BenchmarkConfig) -> dict:
@@ -128,7 +136,7 @@ def gather_stage(cfg: BenchmarkConfig, name: str, model: dict, data: dict, run: 
     ``max(samples)`` of them kept as the attack set, plus target labels."""
     samples = [a.samples for a in cfg.attacks]
     keep = None if any(s is None for s in samples) else max(samples)
-    spec = {"model": model["spec"], "keep": keep, "seed": cfg.seed}
+    spec = {"model": identity(model), "keep": keep, "seed": cfg.seed}
     done = store.get(f"gather-{name}", spec)
     if done is not None:
         return done
@@ -145,7 +153,7 @@ def gather_stage(cfg: BenchmarkConfig, name: str, model: dict, data: dict, run: 
             np.savez_compressed(f, x=x, labels=labels, targets=target_labels(labels, train_labels, cfg.seed))
     return store.put(f"gather-{name}", spec, {"file": str(path), "num_samples": int(len(labels)),
                                               "gathered": gathered["num_samples"], "of": gathered["of"],
-                                              "spec": spec})
+                                              "spec": spec}, files=[path])
 
 
 def load_attack_set(gathered: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -159,7 +167,7 @@ def posterior_stage(cfg: BenchmarkConfig, name: str, model: dict, data: dict, ru
     (joint, bone) pair, for the two-stream ensembles)."""
     from tasar_jax import posterior as post
 
-    spec = {"model": model["spec"], "posttrain": dict(cfg.posttrain), "seed": cfg.seed}
+    spec = {"model": identity(model), "posttrain": dict(cfg.posttrain), "seed": cfg.seed}
     done = store.get(f"posterior-{name}", spec)
     if done is not None:
         return done
@@ -170,7 +178,7 @@ def posterior_stage(cfg: BenchmarkConfig, name: str, model: dict, data: dict, ru
                                 num_heads=num_heads, seed=cfg.seed, train_file=cfg.data.train_file,
                                 test_file=cfg.data.test_file, progress=progress)
     return store.put(f"posterior-{name}", spec, {"file": str(path), "head_accuracy": result["head_accuracy"],
-                                                 "appended_accuracy": result["appended_accuracy"]})
+                                                 "appended_accuracy": result["appended_accuracy"]}, files=[path])
 
 
 def motion_stage(cfg: BenchmarkConfig, name: str, gathered: dict, run: pathlib.Path, store: Store, *,
@@ -178,14 +186,14 @@ def motion_stage(cfg: BenchmarkConfig, name: str, gathered: dict, run: pathlib.P
     """tvAR motion coefficients (AR1/AR2) of the attack set, cached beside it."""
     from tasar_jax import motion
 
-    spec = {"gathered": gathered["spec"], "motion": dict(cfg.motion)}
+    spec = {"gathered": identity(gathered), "motion": dict(cfg.motion)}
     done = store.get(f"motion-{name}", spec)
     if done is not None:
         return done
     x, _, _ = load_attack_set(gathered)
     path, started = run / "surrogates" / name / "motion.npz", time.time()
     motion.cached_motion(x, path, progress=progress, **cfg.motion)
-    return store.put(f"motion-{name}", spec, {"file": str(path), "seconds": time.time() - started})
+    return store.put(f"motion-{name}", spec, {"file": str(path), "seconds": time.time() - started}, files=[path])
 
 
 def swag_stage(cfg: BenchmarkConfig, name: str, model: dict, data: dict, run: pathlib.Path, store: Store, *,
@@ -199,7 +207,7 @@ def swag_stage(cfg: BenchmarkConfig, name: str, model: dict, data: dict, run: pa
         from tasar_jax.posterior import full_swag
     except ImportError as err:
         raise Unavailable(f"BA needs tasar_jax.posterior.full_swag ({err})") from None
-    spec = {"model": model["spec"], "swag": dict(cfg.swag), "seed": cfg.seed}
+    spec = {"model": identity(model), "swag": dict(cfg.swag), "seed": cfg.seed}
     done = store.get(f"swag-{name}", spec)
     if done is not None:
         return done
@@ -210,4 +218,5 @@ def swag_stage(cfg: BenchmarkConfig, name: str, model: dict, data: dict, run: pa
                                     config=full_swag.FinetuneConfig(**settings),
                                     upstream_statistics=upstream_statistics, train_file=cfg.data.train_file,
                                     progress=progress)
-    return store.put(f"swag-{name}", spec, {**result, "seconds": time.time() - started})
+    return store.put(f"swag-{name}", spec, {**result, "seconds": time.time() - started},
+                     files=[result["file"], result["model_dir"]])

@@ -29,7 +29,7 @@ from tasar_jax import checkpoints
 from tasar_jax.attacks import base, common, registry
 from tasar_jax.benchmark import prepare
 from tasar_jax.benchmark.config import AttackSpec, BenchmarkConfig, parse
-from tasar_jax.benchmark.store import Store, to_json, write_json
+from tasar_jax.benchmark.store import Store, identity, to_json, write_json
 from tasar_jax.evaluation import metrics, report
 
 
@@ -207,17 +207,17 @@ def run_benchmark(config, workdir, *, resume: bool = True, progress: bool = True
             bar.update(task, description=f"{surrogate} / {attack.name}")
             need = registry.entry(attack.method).needs
             deps = {"posterior": ("posterior", "motion"), "swag": ("swag",)}.get(need, ())
-            spec = {"attack": to_json(attack.__dict__), "surrogate": records[surrogate]["spec"],
-                    "gathered": prep["gathered"]["spec"], "seed": cfg.seed,
-                    "members": [records[m]["spec"] for m in attack.members],
+            spec = {"attack": to_json(attack.__dict__), "surrogate": identity(records[surrogate]),
+                    "gathered": identity(prep["gathered"]), "seed": cfg.seed,
+                    "members": [identity(records[m]) for m in attack.members],
                     **{k: prep[k] for k in deps if k in prep}}
             log = store.get(f"attack-{surrogate}-{attack.name}", spec)
             if log is None:
                 try:
                     if need in unavailable[surrogate]:
                         raise prepare.Unavailable(unavailable[surrogate][need])
-                    log = store.put(f"attack-{surrogate}-{attack.name}", spec,
-                                    attack_cell(cfg, attack, surrogate, models, prep, run))
+                    log = attack_cell(cfg, attack, surrogate, models, prep, run)
+                    log = store.put(f"attack-{surrogate}-{attack.name}", spec, log, files=[log["file"]])
                 except prepare.Unavailable as err:
                     skipped.append({"surrogate": surrogate, "attack": attack.name, "reason": str(err)})
                     console.print(f"[yellow]skipped {surrogate} / {attack.name}: {err}")
@@ -228,7 +228,9 @@ def run_benchmark(config, workdir, *, resume: bool = True, progress: bool = True
             logs.append(log)
             bar.update(task, advance=1)
             for target in cfg.targets:
-                cell_spec = {"attack_cell": spec, "target": records[target]["spec"], "cell_format": 2}  # 2: hits
+                cell_spec = {"attack_cell": spec, "target": identity(records[target]), "cell_format": 2}  # 2: hits
+                if "content" in log:
+                    cell_spec["adversarial_content"] = log["content"]
                 name = f"eval-{surrogate}-{attack.name}-{target}"
                 cell = store.get(name, cell_spec)
                 if cell is None:

@@ -4,10 +4,17 @@ A stage (data, a model, a surrogate's preparation, an attack cell, an evaluation
 atomically first and its record last, so a record exists only for a finished stage. A record is reused only if
 its ``spec`` (the stage's settings and those of everything it depends on) equals the current one; a changed
 config recomputes exactly the stages it affects.
+
+Records are also keyed by content (docs/decisions.md E11): ``put(..., files=...)`` stores a SHA-256 of every output
+file (a folder: every file in it) and adds their combined ``content`` digest to the result; ``get`` reuses a record
+only while those files still hash the same, and a dependent stage puts ``identity(record)`` (spec plus content) in
+its own spec. So a file replaced at the same path recomputes its stage and, through the changed digest, exactly
+the stages that depend on it. Records written before fingerprints (no ``files``) are trusted as they are.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pathlib
 import re
@@ -36,6 +43,36 @@ def write_json(path, value) -> pathlib.Path:
     return pathlib.Path(path)
 
 
+def file_digest(path) -> str:
+    """SHA-256 (hex) of a file's bytes, or of a folder's files (relative names and bytes, in sorted order);
+    ``"missing"`` if nothing is there."""
+    path = pathlib.Path(path)
+    if path.is_file():
+        files = [(path.name, path)]
+    elif path.is_dir():
+        files = sorted((f.relative_to(path).as_posix(), f) for f in path.rglob("*") if f.is_file())
+    else:
+        return "missing"
+    sha = hashlib.sha256()
+    for name, f in files:
+        sha.update(name.encode() + b"\0")
+        with open(f, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                sha.update(block)
+        sha.update(b"\0")
+    return sha.hexdigest()
+
+
+def combined_digest(digests: dict) -> str:
+    """One short digest of a ``{path: digest}`` map (the order of paths does not matter)."""
+    return hashlib.sha256(json.dumps(sorted(digests.values())).encode()).hexdigest()[:16]
+
+
+def identity(record: dict):
+    """What a dependent stage keys on: the record's ``spec`` and, once fingerprinted, its ``content`` digest."""
+    return record["spec"] if "content" not in record else {"spec": record["spec"], "content": record["content"]}
+
+
 class Store:
     """Completion records under ``<run>/stages``; ``fresh=True`` ignores (but does not delete) old records."""
 
@@ -56,9 +93,19 @@ class Store:
             record = json.loads(path.read_text())
         except json.JSONDecodeError:
             return None
-        return record["result"] if record.get("spec") == to_json(spec) else None
+        if record.get("spec") != to_json(spec):
+            return None
+        if any(file_digest(f) != digest for f, digest in record.get("files", {}).items()):
+            return None  # an output was replaced or removed since: recompute
+        return record["result"]
 
-    def put(self, name: str, spec, result):
-        write_json(self.path(name), {"spec": to_json(spec), "result": to_json(result)})
+    def put(self, name: str, spec, result, files=()):
+        """Records stage ``name`` as finished; ``files`` are its outputs (files or folders), fingerprinted."""
+        digests = {str(f): file_digest(f) for f in files}
+        if "missing" in digests.values():
+            missing = [f for f, d in digests.items() if d == "missing"]
+            raise FileNotFoundError(f"stage {name}: its output {missing[0]} was not written")
+        result = {**result, "content": combined_digest(digests)} if files else result
+        write_json(self.path(name), {"spec": to_json(spec), "result": to_json(result), "files": digests})
         self.written.add(name)
         return to_json(result)

@@ -160,3 +160,41 @@ def test_defended_targets_give_the_defence_table(tmp_path):
     assert "a_beat" in (tmp_path / "results.md").read_text()
     with pytest.raises(ValueError, match="defence must be"):
         bconfig.parse({**cfg, "models": {**cfg["models"], "a_beat": {"arch": "mlp", "defence": "magic"}}})
+
+
+def test_a_file_replaced_at_the_same_path_recomputes_what_depends_on_it(tmp_path, monkeypatch):
+    """Records are keyed by content (decision E11): a target checkpoint swapped at its path recomputes that target's
+    cells only; a damaged adversarial file recomputes its attack, whose file comes out byte-identical (same seed),
+    so its cells, keyed by that content, are kept; nothing else reruns."""
+    from tasar_jax import checkpoints, models
+
+    outside = tmp_path / "outside_b"
+    checkpoints.save(outside, models.create("mlp", "hdm05", hidden=32, seed=5), architecture="mlp", dataset="hdm05")
+    cfg = {**CONFIG, "attacks": {"fgsm": {}, "mifgsm": {}},
+           "models": {"a": CONFIG["models"]["a"], "b": {"arch": "mlp", "checkpoint": str(outside)}}}
+    run = tmp_path / "run"
+    first = runner.run_benchmark(cfg, run, progress=False, console=_quiet())
+    trains = _counting(monkeypatch, pipeline, "train_classifier")
+    attacks = _counting(monkeypatch, runner, "attack_cell")
+    evals = _counting(monkeypatch, runner, "eval_cell")
+
+    checkpoints.save(outside, models.create("mlp", "hdm05", hidden=32, seed=6), architecture="mlp", dataset="hdm05")
+    runner.run_benchmark(cfg, run, progress=False, console=_quiet())
+    assert (len(trains), len(attacks)) == (0, 0)
+    assert sorted((e[1]["attack"], e[2]) for e in evals) == [("fgsm", "b"), ("mifgsm", "b")]
+
+    evals.clear()
+    adv = run / "attacks" / "a" / "fgsm.npz"
+    original = adv.read_bytes()
+    adv.write_bytes(original[:-7])  # truncated
+    again = runner.run_benchmark(cfg, run, progress=False, console=_quiet())
+    assert len(trains) == 0 and [a[1].name for a in attacks] == ["fgsm"] and len(evals) == 0
+    assert adv.read_bytes() == original and _stable(again)["attacks"] == _stable(first)["attacks"]
+
+    attacks.clear(), evals.clear()
+    runner.run_benchmark(cfg, run, progress=False, console=_quiet())
+    assert (len(trains), len(attacks), len(evals)) == (0, 0, 0)
+
+    checkpoints.save(outside, models.create("mlp", "ntu60", hidden=32), architecture="mlp", dataset="ntu60")
+    with pytest.raises(ValueError, match="holds mlp trained on ntu60, but the config asks for mlp on hdm05"):
+        runner.run_benchmark(cfg, run, progress=False, console=_quiet())
