@@ -237,12 +237,18 @@ def attack(method: str, model_dir, data_path=None, out_path=None, *, hyper: dict
     hyper.update(registry.dataset_arguments(method, meta["dataset"], hyper))
     surrogate, extras = base.Surrogate.from_model(model), None
     if needs == "surrogates":
-        surrogate = [surrogate] + [base.Surrogate.from_model(checkpoints.load(m)[0]) for m in members]
+        loaded = [checkpoints.load(m) for m in members]
+        for m, (_, member_meta) in zip(members, loaded):
+            _check_same_task(meta, f"ensemble member {m}", member_meta["dataset"],
+                             member_meta["config"].get("num_classes"))
+        surrogate = [surrogate] + [base.Surrogate.from_model(m) for m, _ in loaded]
         args = (surrogate,)
     elif needs == "swag":
         from tasar_jax.posterior import full_swag
 
-        moments, swag_meta = full_swag.load_swag(swag_path or model_dir / "swag.npz")
+        swag_file = swag_path or model_dir / "swag.npz"
+        moments, swag_meta = full_swag.load_swag(swag_file)
+        _check_same_task(meta, f"SWAG file {swag_file}", swag_meta.get("dataset"), None)
         tuned = checkpoints.load(swag_meta.get("model_dir", model_dir))[0]
         args = (base.Surrogate.from_model(tuned), moments)
     elif needs == "posterior":
@@ -269,6 +275,15 @@ def attack(method: str, model_dir, data_path=None, out_path=None, *, hyper: dict
             "seconds_per_example": seconds / n, "max_linf": float(np.abs(x_adv - x).max())}
 
 
+def _check_same_task(meta: dict, what: str, dataset, num_classes) -> None:
+    """``what`` (an ensemble member, a posterior, SWAG moments) must be for the surrogate's dataset and classes."""
+    if dataset is not None and dataset != meta["dataset"]:
+        raise ValueError(f"{what} is for {dataset}, but the surrogate is a {meta['dataset']} model")
+    own = meta["config"].get("num_classes")
+    if num_classes is not None and own is not None and num_classes != own:
+        raise ValueError(f"{what} has {num_classes} classes, but the surrogate has {own}")
+
+
 def _tasar_inputs(model, meta, model_dir, x, data_path, posterior_path, motion_path, *, temporal, progress):
     """TASAR's constructor arguments (per-stream surrogate, posterior) and per-sample motion extras."""
     from tasar_jax import motion
@@ -276,7 +291,9 @@ def _tasar_inputs(model, meta, model_dir, x, data_path, posterior_path, motion_p
     from tasar_jax.posterior import Posterior, load_posterior
 
     posterior_path = posterior_path or pathlib.Path(model_dir) / "posterior.npz"
-    posterior, _ = load_posterior(posterior_path)
+    posterior, posterior_meta = load_posterior(posterior_path)
+    first = posterior if isinstance(posterior, Posterior) else posterior[0]
+    _check_same_task(meta, f"posterior {posterior_path}", posterior_meta.get("dataset"), first.heads.b2.shape[-1])
     two_stream = not isinstance(posterior, Posterior)
     if two_stream != isinstance(model, streams.TwoStream):
         raise ValueError(f"{posterior_path} is a {'two' if two_stream else 'single'}-stream "

@@ -301,6 +301,10 @@ class TASAR(base.Attack):
         unknown = set(extras) - {"ar1", "ar2"}
         if unknown:
             raise TypeError(f"TASAR takes the extras ar1 and ar2, not {sorted(unknown)}")
+        for name, value in extras.items():
+            if tuple(value.shape) != tuple(x.shape):
+                raise ValueError(f"TASAR: {name} has shape {tuple(value.shape)} but the clips {tuple(x.shape)}; the "
+                                 "motion coefficients must be those of these clips")
         r = tasar_attack(self.surrogate.apply_fn, self.surrogate.params, self.posterior, x, labels, key,
                          self._config, indices=indices, **extras)
         return base.AttackResult(r.x_adv, r.logits, r.predictions, r.success, r.iterations, r.fooled_iters)

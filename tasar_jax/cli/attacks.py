@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pathlib
 
-from tasar_jax.cli.common import add_scale_arguments, console, start_distributed
+from tasar_jax.data.layouts import DATASETS
+from tasar_jax.cli.common import (COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, add_scale_arguments, console,
+                                  start_distributed)
+from tasar_jax.data.layouts import DATASETS
 
 
 def _posttrain(args) -> None:
@@ -38,6 +41,7 @@ def _import_posterior(args) -> None:
 
 def _hyper(args) -> dict:
     """The attack's keyword arguments from the common flags, the method's own flags and ``--set KEY=VALUE``."""
+    import difflib
     import inspect
     import json
 
@@ -54,10 +58,15 @@ def _hyper(args) -> dict:
         hyper.update(n_models=args.n_models, scale=args.scale)
     if args.upstream and "upstream" in inspect.signature(registry.constructor(args.method)).parameters:
         hyper["upstream"] = True
+    accepted = registry.hyper_names(args.method)
     for item in args.set:
         name, _, value = item.partition("=")
         if not value:
             raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
+        if name.replace("-", "_") not in accepted:
+            close = difflib.get_close_matches(name.replace("-", "_"), sorted(accepted), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; it takes {', '.join(sorted(accepted))}"
+            raise ValueError(f"--set {name}: {args.method} has no setting {name!r}{hint}")
         try:
             hyper[name.replace("-", "_")] = json.loads(value)
         except json.JSONDecodeError:
@@ -110,14 +119,14 @@ def add_commands(sub) -> None:
     p.add_argument("--train-file", default="classTrain.npz")
     p.add_argument("--test-file", default="classTest.npz")
     p.add_argument("--out", default=None, help="default: <model>/posterior.npz")
-    p.add_argument("--heads", type=int, default=3, help="K appended models (upstream README: 3)")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--swa-n", type=int, default=300, help="SWAG snapshots wanted over the run")
+    p.add_argument("--heads", type=COUNT, default=3, help="K appended models (upstream README: 3)")
+    p.add_argument("--epochs", type=COUNT, default=5)
+    p.add_argument("--batch-size", type=COUNT, default=32)
+    p.add_argument("--lr", type=POSITIVE, default=2e-3)
+    p.add_argument("--swa-n", type=COUNT, default=300, help="SWAG snapshots wanted over the run")
     p.add_argument("--sampler", default="sgadahmc", choices=["sgadahmc", "sghmc", "sgld"])
     p.add_argument("--reference-quirks", action="store_true", help="upstream's SG-AdaHMC and SWAG bookkeeping")
-    p.add_argument("--burn-in", type=int, default=0, help="upstream --burnIn: plain sampler epochs first")
+    p.add_argument("--burn-in", type=NON_NEGATIVE_INT, default=0, help="upstream --burnIn: plain sampler epochs first")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_posttrain)
 
@@ -128,9 +137,9 @@ def add_commands(sub) -> None:
     p.add_argument("bone_folder", type=pathlib.Path, nargs="?", default=None,
                    help="the bone stream's retFolder, for a two-stream (msg3d/agcn) surrogate")
     p.add_argument("--out", required=True, type=pathlib.Path, help="posterior .npz to write")
-    p.add_argument("--heads", type=int, default=3, help="--bayesianModelNum of the upstream run")
+    p.add_argument("--heads", type=COUNT, default=3, help="--bayesianModelNum of the upstream run")
     p.add_argument("--no-swag", action="store_true", help="heads only (before DualBayesian): zero-variance posterior")
-    p.add_argument("--dataset", default=None, help="recorded in the metadata")
+    p.add_argument("--dataset", default=None, choices=sorted(DATASETS), help="recorded in the metadata")
     p.set_defaults(func=_import_posterior)
 
     from tasar_jax.attacks import registry
@@ -141,26 +150,26 @@ def add_commands(sub) -> None:
     p.add_argument("--member", action="append", default=[], help="ensemble/svre: another member checkpoint")
     p.add_argument("--data", default=None, help="samples to attack (default: <model>/adClassTrain.npz)")
     p.add_argument("--out", default=None, help="default: <model>/<method>_adv.npz")
-    p.add_argument("--iterations", type=int, default=200)
-    p.add_argument("--epsilon", type=float, default=0.01)
-    p.add_argument("--step", type=float, default=0.01)
+    p.add_argument("--iterations", type=COUNT, default=200)
+    p.add_argument("--epsilon", type=POSITIVE, default=0.01)
+    p.add_argument("--step", type=POSITIVE, default=0.01)
     p.add_argument("--targeted", action="store_true", help="random target class per sample (keyed by --seed)")
     p.add_argument("--upstream", action="store_true", help="the attack's upstream switches (TASAR: per-batch early "
                    "stop, shared draws, §7.15 bone head) and targets that may equal the true class")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other hyper-parameter of the attack, e.g. --set decay=1.0 (JSON values)")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--batch-size", type=COUNT, default=None,
                    help="samples per device in one chunk (default 16, or what --memory-budget allows)")
     p.add_argument("--seed", type=int, default=0)
     add_scale_arguments(p)
     g = p.add_argument_group("TASAR and BA")
     g.add_argument("--posterior", default=None, help="TASAR: default <model>/posterior.npz")
     g.add_argument("--motion", default=None, help="TASAR: AR1/AR2 cache (default: beside the data file)")
-    g.add_argument("--samples-per-head", type=int, default=20, help="TASAR posterior draws per head")
+    g.add_argument("--samples-per-head", type=COUNT, default=20, help="TASAR posterior draws per head")
     g.add_argument("--no-temporal", action="store_true", help="TASAR without the motion-dynamics term")
     g.add_argument("--swag", default=None, help="BA: default <model>/swag.npz (tasar-jax finetune)")
-    g.add_argument("--n-models", type=int, default=3, help="BA: networks drawn per iteration")
-    g.add_argument("--scale", type=float, default=1.5, help="posterior std multiplier (TASAR, BA)")
+    g.add_argument("--n-models", type=COUNT, default=3, help="BA: networks drawn per iteration")
+    g.add_argument("--scale", type=NON_NEGATIVE, default=1.5, help="posterior std multiplier (TASAR, BA)")
     p.set_defaults(func=_attack)
 
     p = sub.add_parser("finetune", help="BA's surrogate: SWAG fine-tuning of the whole network (upstream finetune)")
@@ -168,11 +177,11 @@ def add_commands(sub) -> None:
     p.add_argument("--data", default="data")
     p.add_argument("--train-file", default="classTrain.npz")
     p.add_argument("--out", default=None, help="folder for swag.npz and ba_model/ (default: the model's)")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--lam", type=float, default=1e-3)
-    p.add_argument("--swa-n", type=int, default=300)
+    p.add_argument("--epochs", type=COUNT, default=20)
+    p.add_argument("--batch-size", type=COUNT, default=64)
+    p.add_argument("--lr", type=POSITIVE, default=0.01)
+    p.add_argument("--lam", type=NON_NEGATIVE, default=1e-3)
+    p.add_argument("--swa-n", type=COUNT, default=300)
     p.add_argument("--upstream-statistics", action="store_true",
                    help="BA keeps the original batch-norm statistics, as upstream (§7.27)")
     p.add_argument("--seed", type=int, default=0)
@@ -180,10 +189,11 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("motion", help="TASAR motion dynamics: time-varying AR coefficients AR1/AR2 (tvReg tvAR)")
     p.add_argument("--out", required=True, type=pathlib.Path, help=".npz to write (ar1, ar2: (N, 3, T, V, M) float64)")
-    p.add_argument("--dataset", default=None, help="layout of a dataset .npz (default: from its clips' rank)")
+    p.add_argument("--dataset", default=None, choices=sorted(DATASETS),
+                   help="layout of a dataset .npz (default: from its clips' rank)")
     p.add_argument("--kernel", default="Triweight", choices=["Triweight", "Epa", "Gaussian"])
-    p.add_argument("--bandwidth", type=float, default=None, help="fixed bandwidth (default: leave-one-out CV)")
-    p.add_argument("--chunk-size", type=int, default=8, help="samples per progress step")
+    p.add_argument("--bandwidth", type=POSITIVE, default=None, help="fixed bandwidth (default: leave-one-out CV)")
+    p.add_argument("--chunk-size", type=COUNT, default=8, help="samples per progress step")
     p.add_argument("--no-cache", action="store_true", help="recompute even if --out is up to date")
     p.add_argument("input", type=pathlib.Path, help=".npy (N, 3, T, V, M) or a dataset .npz")
     p.set_defaults(func=_motion)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pathlib
 
-from tasar_jax.cli.common import console
+from tasar_jax.cli.common import COUNT, NON_NEGATIVE, POSITIVE, console
 
 
 def _beat(args) -> None:
@@ -44,11 +44,11 @@ def add_commands(sub) -> None:
     p.add_argument("--train-file", default="classTrain.npz")
     p.add_argument("--test-file", default="classTest.npz")
     p.add_argument("--out", default=None, help="default: <model>/beat.npz")
-    p.add_argument("--heads", type=int, default=5, help="appended heads (upstream argparse default 5)")
-    p.add_argument("--epochs", type=int, default=80)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--sgld-steps", type=int, default=10)
+    p.add_argument("--heads", type=COUNT, default=5, help="appended heads (upstream argparse default 5)")
+    p.add_argument("--epochs", type=COUNT, default=80)
+    p.add_argument("--batch-size", type=COUNT, default=64)
+    p.add_argument("--lr", type=POSITIVE, default=0.1)
+    p.add_argument("--sgld-steps", type=COUNT, default=10)
     p.add_argument("--reference-quirks", action="store_true", help="upstream's all-head SGLD and mean-logit energy")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_beat)
@@ -60,16 +60,16 @@ def add_commands(sub) -> None:
     p.add_argument("--adv", default=None, help="adversarial set for a dataset --data (default: I-FGSM at ε)")
     p.add_argument("--posterior", default=None, help="TASAR posterior: also the expected loss over head draws")
     p.add_argument("--out", required=True, help="output prefix: <out>_surrogate.png/.json, <out>_posterior.*")
-    p.add_argument("--num-samples", type=int, default=16)
-    p.add_argument("--epsilon", type=float, default=0.01)
-    p.add_argument("--radius", type=float, default=2.0, help="grid spans [−radius·ε, radius·ε]")
-    p.add_argument("--points", type=int, default=21)
-    p.add_argument("--directions", type=int, default=8)
+    p.add_argument("--num-samples", type=COUNT, default=16)
+    p.add_argument("--epsilon", type=POSITIVE, default=0.01)
+    p.add_argument("--radius", type=POSITIVE, default=2.0, help="grid spans [−radius·ε, radius·ε]")
+    p.add_argument("--points", type=COUNT, default=21)
+    p.add_argument("--directions", type=COUNT, default=8)
     p.add_argument("--normalisation", default="linf", choices=["linf", "sign", "rms"])
     p.add_argument("--gradient-plane", action="store_true", help="2-D plane spanned by the gradient direction")
-    p.add_argument("--pgd-steps", type=int, default=10)
-    p.add_argument("--draws", type=int, default=20, help="posterior draws per head")
-    p.add_argument("--scale", type=float, default=1.5)
-    p.add_argument("--attack-iterations", type=int, default=20)
+    p.add_argument("--pgd-steps", type=COUNT, default=10)
+    p.add_argument("--draws", type=COUNT, default=20, help="posterior draws per head")
+    p.add_argument("--scale", type=NON_NEGATIVE, default=1.5)
+    p.add_argument("--attack-iterations", type=COUNT, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_landscape)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-from tasar_jax.cli.common import console
+from tasar_jax.cli.common import COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, console
+from tasar_jax.data.layouts import DATASETS
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
@@ -14,19 +15,19 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--arch", "--model", dest="arch", default="stgcn", choices=sorted(models.ARCHITECTURES),
                    help="architecture (its upstream recipe supplies every training default below)")
-    p.add_argument("--dataset", default="hdm05", help="hdm05 | ntu60 | ntu120 (selects the file format)")
+    p.add_argument("--dataset", default="hdm05", choices=sorted(DATASETS), help="selects the file format")
     p.add_argument("--data", default="data", help="data root holding <dataset>/classTrain.npz, classTest.npz")
     p.add_argument("--out", required=True, help="checkpoint directory to write (best test accuracy)")
     p.add_argument("--train-file", default="classTrain.npz")
     p.add_argument("--test-file", default="classTest.npz")
-    p.add_argument("--width", type=float, default=None, help="channel multiplier (1.0 = upstream size)")
-    p.add_argument("--num-classes", type=int, default=None, help="default: the dataset's class count")
-    p.add_argument("--epochs", type=int, default=None, help="default: the recipe's (80)")
-    p.add_argument("--batch-size", type=int, default=None, help="default: 64")
-    p.add_argument("--lr", type=float, default=None, help="base learning rate (default: the recipe's)")
+    p.add_argument("--width", type=POSITIVE, default=None, help="channel multiplier (1.0 = upstream size)")
+    p.add_argument("--num-classes", type=COUNT, default=None, help="default: the dataset's class count")
+    p.add_argument("--epochs", type=COUNT, default=None, help="default: the recipe's (80)")
+    p.add_argument("--batch-size", type=COUNT, default=None, help="default: 64")
+    p.add_argument("--lr", type=POSITIVE, default=None, help="base learning rate (default: the recipe's)")
     p.add_argument("--milestones", default=None, help="comma-separated epochs where the lr is multiplied by 0.1")
-    p.add_argument("--warmup-epochs", type=int, default=None, help="linear warm-up epochs (default: the recipe's)")
-    p.add_argument("--weight-decay", type=float, default=None)
+    p.add_argument("--warmup-epochs", type=NON_NEGATIVE_INT, default=None, help="linear warm-up epochs (default: the recipe's)")
+    p.add_argument("--weight-decay", type=NON_NEGATIVE, default=None)
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -114,21 +115,23 @@ def _show(args) -> None:
     console.print(f"figure → {out}")
 
 def add_commands(sub) -> None:
+    from tasar_jax import models
+
     data = sub.add_parser("data", help="the embedded synthetic dataset").add_subparsers(dest="data_command",
                                                                                          required=True)
     p = data.add_parser("synth", help="write synthetic train/test files in the real on-disk formats")
     p.add_argument("--out", default="data", help="data root; files go to <out>/<dataset>/classTrain.npz, ...")
-    p.add_argument("--dataset", default="hdm05", choices=["hdm05", "ntu60", "ntu120", "all"])
-    p.add_argument("--train-per-class", type=int, default=40)
-    p.add_argument("--test-per-class", type=int, default=15)
+    p.add_argument("--dataset", default="hdm05", choices=[*sorted(DATASETS), "all"])
+    p.add_argument("--train-per-class", type=COUNT, default=40)
+    p.add_argument("--test-per-class", type=COUNT, default=15)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--classes", default=None, help="a class subset such as '0-18,25' (labels keep their meaning)")
     p.set_defaults(func=_synth)
     p = data.add_parser("show", help="plot a few sequences of a dataset file as stick figures")
     p.add_argument("--data", default="data")
-    p.add_argument("--dataset", default="hdm05")
+    p.add_argument("--dataset", default="hdm05", choices=sorted(DATASETS))
     p.add_argument("--file", default="classTest.npz")
-    p.add_argument("--num", type=int, default=6)
+    p.add_argument("--num", type=COUNT, default=6)
     p.add_argument("--out", default="sequences.png")
     p.add_argument("--class-names", default="synthetic", choices=["synthetic", "none"],
                    help="label rows with the synthetic action names, or with class numbers only")
@@ -138,12 +141,12 @@ def add_commands(sub) -> None:
     _add_train_args(p)
     g = p.add_argument_group("TRADES adversarial training (--defence trades)")
     g.add_argument("--defence", default=None, choices=["trades"], help="train a defended classifier")
-    g.add_argument("--trades-beta", type=float, default=6.0)
-    g.add_argument("--trades-epsilon", type=float, default=0.01, help="inner attack L∞ radius")
-    g.add_argument("--trades-steps", type=int, default=20, help="inner attack iterations (--attackep)")
-    g.add_argument("--trades-step-size", type=float, default=1e-4)
+    g.add_argument("--trades-beta", type=NON_NEGATIVE, default=6.0)
+    g.add_argument("--trades-epsilon", type=POSITIVE, default=0.01, help="inner attack L∞ radius")
+    g.add_argument("--trades-steps", type=COUNT, default=20, help="inner attack iterations (--attackep)")
+    g.add_argument("--trades-step-size", type=POSITIVE, default=1e-4)
     g.add_argument("--upstream-clamp", action="store_true", help="clamp inner iterates to [0, 1] as upstream")
-    g.add_argument("--eval-every", type=int, default=5, help="epochs between robust evaluations")
+    g.add_argument("--eval-every", type=COUNT, default=5, help="epochs between robust evaluations")
     g.add_argument("--select", default="robust", choices=["robust", "clean"], help="which accuracy picks the kept "
                    "checkpoint")
     p.set_defaults(func=_train)
@@ -159,8 +162,8 @@ def add_commands(sub) -> None:
         p.set_defaults(func=func)
 
     p = sub.add_parser("convert", help="convert an upstream PyTorch checkpoint (.pth or .pth.xz)")
-    p.add_argument("--arch", required=True)
-    p.add_argument("--dataset", required=True)
+    p.add_argument("--arch", required=True, choices=sorted(models.ARCHITECTURES))
+    p.add_argument("--dataset", required=True, choices=sorted(DATASETS))
     p.add_argument("--out", required=True, help="checkpoint directory to write")
     p.add_argument("checkpoint", type=pathlib.Path, help="upstream .pth / .pth.xz (joint stream for msg3d, agcn)")
     p.add_argument("bone_checkpoint", type=pathlib.Path, nargs="?", default=None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pathlib
 
-from tasar_jax.cli.common import console
+from tasar_jax.cli.common import COUNT, console
 
 
 def _convert(arch, dataset, checkpoint, bone_checkpoint=None):
@@ -57,7 +57,7 @@ def _demo(args) -> None:
 def add_commands(sub) -> None:
     p = sub.add_parser("demo", help="the transfer benchmark at demo scale on the embedded synthetic dataset")
     p.add_argument("--workdir", default="tasar-demo")
-    p.add_argument("--epochs", type=int, default=None, help="override every model's training epochs")
+    p.add_argument("--epochs", type=COUNT, default=None, help="override every model's training epochs")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_demo)
 

@@ -196,6 +196,8 @@ def cached_motion(x, cache_path, *, kernel: str = tvar.DEFAULT_KERNEL, bandwidth
     """AR1/AR2 for clips x from ``cache_path`` if it was computed from the same clips and settings, else computed
     (in chunks) and written there atomically."""
     x = _check_clips(x)
+    if bandwidth is not None and not bandwidth > 0:
+        raise ValueError(f"the tvAR bandwidth must be > 0, got {bandwidth}")
     path = pathlib.Path(cache_path)
     if path.exists():
         try:

@@ -263,6 +263,8 @@ def test_attack_interface_wrapper_equals_the_function():
     np.testing.assert_array_equal(r.x_adv, _attack(x, labels, CFG_A, key=4).x_adv)
     with pytest.raises(TypeError, match="extras"):
         atk.run(jax.random.key(4), x, labels, extras={"motion": ar1})
+    with pytest.raises(ValueError, match="motion coefficients must be those of these clips"):
+        atk.run(jax.random.key(4), x, labels, extras={"ar1": ar1[:1], "ar2": ar2[:1]})
 
 
 def test_pytorch_benchmark_loops_compute_the_same_attack():
