@@ -32,6 +32,12 @@ checks: ``initial_loss_jax``, ``initial_loss_torch`` (CE of the initial heads on
 ``final_loss_jax``, ``final_loss_torch`` (CE of the returned / trained heads on the training set, mean over
 heads), ``last_epoch_mean_batch_loss_torch``, ``accuracy_jax``, ``accuracy_torch`` (last-epoch test accuracy per
 head). JAX returns each head's best-test-accuracy iterate, PyTorch the last one (upstream saves the best to a file).
+
+``main`` also returns (not written to the JSON) ``initial_heads``, ``final_heads_jax`` and ``final_heads_torch``
+(``HeadParams`` of stacked numpy arrays, torch Linear layout): with one epoch and one batch per epoch
+(``--batch`` ≥ ``--samples``) both sides take the same full-batch step from the same start, so they should agree up
+to float32 rounding and the two sides' independent SG-AdaHMC noise (the shuffles and the best-iterate choice differ
+otherwise).
 """
 
 from __future__ import annotations
@@ -119,7 +125,15 @@ def jax_side(model, data, init, args) -> dict:
             "jax_train_s": train_s, "jax_train_compile_s": train_compile, "jax_intended_train_s": intended_s,
             "jax_total_s": logits_s + train_s, "initial_loss_jax": mean_ce(init, z, y),
             "final_loss_jax": mean_ce(result.heads, z, y),
+            "final_heads_jax": H.HeadParams(*(np.asarray(a) for a in result.heads)),
             "accuracy_jax": [float(a) for a in np.asarray(result.accuracy)[-1]]}
+
+
+def stacked_torch_heads(heads) -> H.HeadParams:
+    """torch head modules ``Sequential(Linear, Linear, ReLU)`` → stacked numpy ``HeadParams`` (same layout)."""
+    leaf = lambda p: np.stack([p(head).detach().cpu().numpy() for head in heads])  # noqa: E731
+    return H.HeadParams(leaf(lambda h: h[0].weight), leaf(lambda h: h[0].bias), leaf(lambda h: h[1].weight),
+                        leaf(lambda h: h[1].bias))
 
 
 def torch_side(torch_model, data, init, args) -> dict:
@@ -176,6 +190,7 @@ def torch_run(torch_model, data, init, args) -> dict:
         times.append(time.perf_counter() - start)
     return {"torch_s": float(np.median(times)), "torch_warmup_s": warmup_s, "initial_loss_torch": initial,
             "final_loss_torch": train_ce(heads),
+            "final_heads_torch": stacked_torch_heads(heads),
             "last_epoch_mean_batch_loss_torch": float(np.mean(losses[-1])),
             "accuracy_torch": [float(a) for a in accuracy[-1]]}
 
@@ -230,9 +245,11 @@ def main(argv=None) -> dict:
     result["speedup_total"] = result["torch_s"] / result["jax_total_s"]
     result["speedup_train_only"] = result["torch_s"] / result["jax_train_s"]
     report(result)
+    heads = {"initial_heads": H.HeadParams(*(np.asarray(a) for a in init)),
+             **{key: result.pop(key) for key in ("final_heads_jax", "final_heads_torch")}}
     if args.out:
         timing.write_json(args.out, result)
-    return result
+    return {**result, **heads}
 
 
 def report(r: dict) -> None:

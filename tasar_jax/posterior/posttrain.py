@@ -216,6 +216,7 @@ def bayesian_train(key, z_train, y_train, z_test, y_test, cfg: PostTrainConfig =
     init, _, position = _sampler(cfg, _loglik_grad)
     states = _burn_in(key_run, jax.vmap(init)(heads), z_train, y_train, cfg, progress)
     best, best_acc, ever, history = heads, np.zeros(num_heads), np.zeros(num_heads, bool), []
+    current = heads
     for ep in _progress(range(cfg.epochs), progress, "bayesian_train"):
         idx, mask, skeys = _epoch_batches(key_run, ep, num_heads, z_train.shape[0], cfg.batch_size, cfg.shuffle)
         states = _bayes_epoch(skeys, states, z_train, y_train, idx, mask, _step_cfg(cfg))
@@ -228,6 +229,7 @@ def bayesian_train(key, z_train, y_train, z_test, y_test, cfg: PostTrainConfig =
     if not ever.all():
         warnings.warn(f"heads {np.flatnonzero(~ever).tolist()} never reached a test accuracy > 0; "
                       "keeping their last-epoch parameters", stacklevel=2)
+        best = jax.tree.map(lambda b, c: jnp.where(ever.reshape((-1,) + (1,) * (c.ndim - 1)), b, c), best, current)
     return BayesianTrainResult(best, best_acc, np.asarray(history).reshape(cfg.epochs, num_heads))
 
 
