@@ -3,6 +3,11 @@
 Run: ``python -m experiments.parity [--fixtures ../shared/fixtures]`` (needs the ``torch`` extra to read ``.pth``).
 Prints, per model, the max abs logit difference and the relative L2 error of the input gradient of
 ``Σ logits ⊙ cot`` in float32 and in float64 (``jax_enable_x64``) against the upstream PyTorch arrays.
+
+``python -m experiments.parity --dataset ntu60`` (or ntu120): the same errors for the NTU configurations (M = 2,
+60/120 classes, NTU graph), for the architectures with a torch reference module here (``converters.reference``:
+ST-GCN, CTR-GCN) at full width, with random upstream-style weights (no NTU fixture checkpoints exist) and batch-norm
+statistics calibrated on a random batch; the torch module runs in float32 and in float64 on the same weights.
 """
 
 from __future__ import annotations
@@ -64,13 +69,73 @@ def measure(arch: str, checkpoint_stems, io_stem: str, upstream: pathlib.Path) -
             "max_abs_logit": float(np.abs(io["logits"]).max())}
 
 
+def smooth_batch(n: int, t: int, m: int, seed: int) -> np.ndarray:
+    """A smooth random skeleton batch (N, 3, T, 25, M), float64."""
+    rng = np.random.default_rng(seed)
+    time = np.linspace(0, 1, t)[None, None, :, None, None]
+    wave = 0.2 * np.sin(2 * np.pi * rng.uniform(0.5, 2, (n, 3, 1, 25, m)) * time)
+    return rng.uniform(-0.5, 0.5, (n, 3, 1, 25, m)) + wave
+
+
+def measure_random(arch: str, dataset: str, frames: int = 64) -> dict:
+    """float32 and float64 errors of the JAX port against the torch reference module on random weights."""
+    import torch
+
+    from converters import reference
+
+    module = reference.build(arch, dataset)
+    module.load_state_dict(reference.randomised_state_dict(module, seed=5), strict=True)
+    persons = layouts_persons(dataset)
+    reference.calibrate_batch_norm(module, torch.from_numpy(smooth_batch(8, frames, persons, 9).astype(np.float32)))
+    model = converters.convert(arch, dataset, {k: v.numpy() for k, v in module.state_dict().items()})
+    model.eval()
+    x64 = smooth_batch(2, frames, persons, 3)
+    cot = np.random.default_rng(4).normal(size=(2, model.config.num_classes))
+    out = {"max_abs_logit": 0.0}
+    for tag, dtype, torch_dtype in (("32", np.float32, torch.float32), ("64", np.float64, torch.float64)):
+        torch_module = module.to(torch_dtype)
+        x = torch.from_numpy(x64.astype(dtype)).requires_grad_(True)
+        logits = torch_module(x)
+        (logits * torch.from_numpy(cot.astype(dtype))).sum().backward()
+        want, want_grad = logits.detach().numpy(), x.grad.numpy()
+        with jax.enable_x64(tag == "64"):
+            jax_model = models.cast(model, jnp.float64) if tag == "64" else model
+            errors = _errors(jax_model, jnp.asarray(x64.astype(dtype)), jnp.asarray(cot.astype(dtype)), want,
+                             want_grad)
+        out[f"logits{tag}"], out[f"grad{tag}"] = errors
+        out["max_abs_logit"] = max(out["max_abs_logit"], float(np.abs(want).max()))
+    return out
+
+
+def layouts_persons(dataset: str) -> int:
+    from tasar_jax.data import layouts
+
+    return layouts.get_dataset(dataset).num_persons
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = os.environ.get("TASAR_FIXTURES", pathlib.Path(__file__).resolve().parents[1].parent / "shared/fixtures")
     parser.add_argument("--fixtures", default=default)
-    upstream = pathlib.Path(parser.parse_args().fixtures) / "upstream"
+    parser.add_argument("--dataset", default="hdm05", choices=["hdm05", "ntu60", "ntu120"],
+                        help="hdm05: the golden fixtures; ntu60/ntu120: torch reference modules, random weights")
+    args = parser.parse_args()
+    columns = ("model", "max|logits|", "f32 Δlogits", "f32 grad rel L2", "f64 Δlogits", "f64 grad rel L2")
+    if args.dataset != "hdm05":
+        from converters import reference
+
+        table = Table(title=f"JAX ports vs the torch reference modules ({args.dataset}, full width, random weights)")
+        for column in columns:
+            table.add_column(column, justify="right")
+        for arch in reference.ARCHITECTURES:
+            r = measure_random(arch, args.dataset)
+            table.add_row(arch, f"{r['max_abs_logit']:.3g}", *(f"{r[k]:.1e}" for k in
+                                                                 ("logits32", "grad32", "logits64", "grad64")))
+        Console(width=120).print(table)
+        return
+    upstream = pathlib.Path(args.fixtures) / "upstream"
     table = Table(title="converted checkpoints vs upstream PyTorch (HDM05 fixtures)")
-    for column in ("model", "max|logits|", "f32 Δlogits", "f32 grad rel L2", "f64 Δlogits", "f64 grad rel L2"):
+    for column in columns:
         table.add_column(column, justify="right")
     for arch, checkpoint_stems, io_stem in MODELS:
         r = measure(arch, checkpoint_stems, io_stem, upstream)

@@ -46,3 +46,36 @@ def load(arch: str, dataset: str, path, **overrides):
     if not hasattr(state_dict, "items"):
         raise torch_io.CheckpointError(f"{path}: expected a state_dict, got {type(state_dict).__name__}")
     return load_state_dict(build(arch, dataset, **overrides), state_dict).eval()
+
+
+def randomised_state_dict(module, seed: int) -> dict:
+    """Upstream-style random values for parity checks without a trained checkpoint: ``t + 0.1·σ·ξ`` for float
+    tensors, ``running_var`` in [0.5, 1.5); the adjacency ``A`` and integer buffers untouched."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for key, value in module.state_dict().items():
+        if not value.is_floating_point() or key == "A":
+            out[key] = value.clone()
+        elif key.endswith("running_var"):
+            out[key] = 0.5 + torch.rand(value.shape, generator=gen)
+        else:
+            sigma = value.std(unbiased=False).item() if value.numel() > 1 else 0.0
+            out[key] = value + 0.1 * (sigma if sigma > 1e-3 else 1.0) * torch.randn(value.shape, generator=gen)
+    return out
+
+
+def calibrate_batch_norm(module, x) -> None:
+    """Running statistics = the batch statistics of ``x`` (as for the fixtures), so logits depend on the input;
+    leaves ``module`` in eval mode."""
+    import torch
+
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm):
+            layer.reset_running_stats()
+            layer.momentum = None  # cumulative average: after one batch, exactly its statistics
+            layer.train()
+    with torch.no_grad():
+        module(x)
+    module.eval()

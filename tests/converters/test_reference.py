@@ -89,41 +89,14 @@ def test_load_from_file_errors(tmp_path):
         reference.build("msg3d", "hdm05")
 
 
-def randomised_state_dict(module, seed):
-    """Upstream-style random values: t + 0.1·σ·ξ for floats, running_var in [0.5, 1.5); ``A`` and ints untouched."""
-    gen = torch.Generator().manual_seed(seed)
-    out = {}
-    for key, value in module.state_dict().items():
-        if not value.is_floating_point() or key == "A":
-            out[key] = value.clone()
-        elif key.endswith("running_var"):
-            out[key] = 0.5 + torch.rand(value.shape, generator=gen)
-        else:
-            sigma = value.std(unbiased=False).item() if value.numel() > 1 else 0.0
-            out[key] = value + 0.1 * (sigma if sigma > 1e-3 else 1.0) * torch.randn(value.shape, generator=gen)
-    return out
-
-
-def calibrate_batch_norm(module, x):
-    """Running statistics = batch statistics of ``x`` (as for the fixtures), so that logits depend on the input."""
-    for layer in module.modules():
-        if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm):
-            layer.reset_running_stats()
-            layer.momentum = None  # cumulative average: after one batch, exactly its statistics
-            layer.train()
-    with torch.no_grad():
-        module(x)
-    module.eval()
-
-
 @pytest.mark.parametrize("arch", list(STEMS))
 def test_jax_port_agrees_on_random_ntu60_weights(arch):
     """Same ntu60 configuration (M = 2, K = 60, NTU graph) at width 0.25 to keep the test fast; the full widths
     are covered by the fixture parity above and by tests/converters/test_parity.py."""
     torch.manual_seed(1)
     module = reference.build(arch, "ntu60", width=0.25)
-    module.load_state_dict(randomised_state_dict(module, seed=5), strict=True)
-    calibrate_batch_norm(module, torch.from_numpy(random_batch(n=8, t=16, m=2, seed=9)))
+    module.load_state_dict(reference.randomised_state_dict(module, seed=5), strict=True)
+    reference.calibrate_batch_norm(module, torch.from_numpy(random_batch(n=8, t=16, m=2, seed=9)))
     numpy_sd = {k: v.numpy() for k, v in module.state_dict().items()}
     jax_model = converters.convert(arch, "ntu60", numpy_sd, width=0.25)
     jax_model.eval()
