@@ -2,9 +2,9 @@
 
 ENSEMBLE descends with sign steps on ``sign·CE`` of the summed member logits (upstream's ``EnsembleModel``).
 SVRE is the published stochastic variance-reduced ensemble attack: per outer iteration the ensemble gradient
-``g_ens(x)`` and every member's ``g_k(x)``; then ``M`` inner steps, each sample drawing one member ``k`` and taking a
-sign step on an inner momentum of ``g_k(x̃) − g_k(x) + g_ens(x)``; the outer momentum accumulates the normalised
-final inner momentum and the iterate takes a sign step on it.
+``g_ens(x)`` and every member's ``g_k(x)``; then ``M`` inner steps, each drawing one member ``k`` and taking a sign
+step on an inner momentum of ``g_k(x̃) − g_k(x) + g_ens(x)``; the outer momentum accumulates the normalised final
+inner momentum and the iterate takes a sign step on it.
 
 Both bind a combined surrogate (``combine``): ``apply_fn`` = ``SummedLogits`` of the member functions (a frozen,
 hashable dataclass, so the jit cache keys on the members), ``params`` = the tuple of member params. The driver's
@@ -17,9 +17,11 @@ Decisions (docs/decisions.md B16–B19):
   of a member gradient, which the variance-reduction term needs); ENSEMBLE keeps upstream's summed logits. Member
   losses are per-sample CE summed over the batch. Defaults: ``M = 4·K`` inner steps, inner step = outer step, both
   momentum decays 1.0 (the paper's), L1 normalisation as mean-abs (the same up to a constant, and sign steps).
-* B18 the member is drawn per sample and inner step from the per-sample key (``fold_in(key, t)`` then the inner
-  step), so results do not depend on batching; with static shapes this evaluates every member's gradient at each
-  inner step and selects per sample: ``K·(M + 1)`` forward/backward member passes per outer iteration.
+* B18 by default one member is drawn per inner step for every sample, as in the published algorithm, from
+  ``fold_in(fold_in(key(draw_seed), t), m)``: the same sequence whatever the batching, and only the drawn member's
+  gradient is computed (``lax.switch``): ``K + M`` member passes per outer iteration. ``shared_draws=False`` draws
+  per sample from its own key instead (``fold_in(key, t)``, then ``m``), which with static shapes evaluates every
+  member at each inner step and selects per sample: ``K·(M + 1)`` passes.
 * B19 the inner iterate is projected onto the ε-ball around the clean input, as the outer one.
 """
 
@@ -93,6 +95,11 @@ def _member_gradients(members, params, x, labels, sign):
     return jnp.stack(grads), ens, sum(logits)
 
 
+def _member_gradient(member, params, x, labels, sign):
+    """``∇_x Σ_b sign·CE(member(params, x))``: one member's forward and backward pass."""
+    return jax.grad(lambda z: sign * jnp.sum(base.cross_entropy(member(params, z), labels)))(x)
+
+
 def _pick(stacked, index):
     """``stacked[index[b], b]`` for every sample b (stacked: (K, B, ...))."""
     return jnp.take_along_axis(stacked, index.reshape((1, -1) + (1,) * (stacked.ndim - 2)), axis=0)[0]
@@ -108,26 +115,35 @@ class SVRESpec:
     inner_step_size: float | None = None
     decay: float = 1.0
     inner_decay: float = 1.0
+    shared_draws: bool = True
+    draw_seed: int = 0
 
     def init(self, x0, labels) -> SVREState:
         return SVREState(x0, jnp.zeros_like(x0))
 
     def draw(self, keys, t, m):
-        """The member each sample uses at inner step ``m`` of outer iteration ``t``."""
+        """The member used at inner step ``m`` of outer iteration ``t``: one for the batch (``shared_draws``, a
+        scalar) or one per sample (a vector)."""
         pick = lambda key: jax.random.randint(jax.random.fold_in(jax.random.fold_in(key, t), m), (), 0,  # noqa: E731
                                               len(self.members))
-        return jax.vmap(pick)(keys)
+        return pick(jax.random.key(self.draw_seed)) if self.shared_draws else jax.vmap(pick)(keys)
 
     def step(self, apply_fn, params, x0, labels, keys, state, t):
         cfg, sign = self.config, self.config.sign
         beta = cfg.step_size if self.inner_step_size is None else self.inner_step_size
         at_x, g_ens, logits = _member_gradients(self.members, params, state.x, labels, sign)
 
+        branches = [lambda z, f=f, p=p: _member_gradient(f, p, z, labels, sign)
+                    for f, p in zip(self.members, params, strict=True)]
+
         def inner(m, carry):
             x_in, g_in = carry
-            at_inner, _, _ = _member_gradients(self.members, params, x_in, labels, sign)
             chosen = self.draw(keys, t, m)
-            reduced = _pick(at_inner, chosen) - _pick(at_x, chosen) + g_ens
+            if self.shared_draws:  # only the drawn member's pass runs
+                reduced = jax.lax.switch(chosen, branches, x_in) - at_x[chosen] + g_ens
+            else:
+                at_inner, _, _ = _member_gradients(self.members, params, x_in, labels, sign)
+                reduced = _pick(at_inner, chosen) - _pick(at_x, chosen) + g_ens
             g_in = self.inner_decay * g_in + common.mean_abs_normalise(reduced)
             return common.project_linf(x_in - beta * jnp.sign(g_in), x0, cfg.epsilon), g_in
 
@@ -142,13 +158,15 @@ def ENSEMBLE(surrogates: Sequence[base.Surrogate], **config) -> base.Attack:
 
 
 def SVRE(surrogates: Sequence[base.Surrogate], inner_steps: int | None = None, inner_step_size: float | None = None,
-         decay: float = 1.0, inner_decay: float = 1.0, upstream: bool = False, **config) -> base.Attack:
-    """Published SVRE over the members (``inner_steps`` default 4·K, ``inner_step_size`` default the step size);
-    ``upstream=True`` gives upstream's SVRE, i.e. ``ENSEMBLE`` (B16)."""
+         decay: float = 1.0, inner_decay: float = 1.0, shared_draws: bool = True, draw_seed: int = 0,
+         upstream: bool = False, **config) -> base.Attack:
+    """Published SVRE over the members (``inner_steps`` default 4·K, ``inner_step_size`` default the step size;
+    ``shared_draws``/``draw_seed``: B18); ``upstream=True`` gives upstream's SVRE, i.e. ``ENSEMBLE`` (B16)."""
     if upstream:
         return ENSEMBLE(surrogates, **config)
     surrogate = combine(surrogates)
     members = surrogate.apply_fn.members
     steps = 4 * len(members) if inner_steps is None else int(inner_steps)
     cfg = base.AttackConfig(**base.canonical_kwargs(config))
-    return base.Attack(surrogate, SVRESpec(members, cfg, steps, inner_step_size, decay, inner_decay))
+    return base.Attack(surrogate, SVRESpec(members, cfg, steps, inner_step_size, decay, inner_decay,
+                                           bool(shared_draws), int(draw_seed)))

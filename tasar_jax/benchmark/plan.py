@@ -93,9 +93,10 @@ def surrogate_passes(attack: AttackSpec, surrogate: str, cfg: BenchmarkConfig) -
         return {surrogate: float(hyper.get("n_models", 3))}
     if method == "ensemble":
         return {m: 1.0 for m in members}
-    if method == "svre":  # every member at the outer iterate, and every member at each inner iterate
+    if method == "svre":  # every member at the outer iterate; at each inner iterate the drawn one (B18)
         inner = hyper.get("inner_steps") or 4 * len(members)
-        return {m: 1.0 + inner for m in members}
+        per_member = inner if hyper.get("shared_draws") is False else inner / len(members)  # expected draws
+        return {m: 1.0 + per_member for m in members}
     return {surrogate: 1.0}
 
 

@@ -91,8 +91,9 @@ def test_combined_surrogate_sums_member_logits_and_keys_on_the_members():
     assert isinstance(upstream_svre.spec, ensemble.EnsembleSpec) and upstream_svre.config.iterations == 3
 
 
-def _reference_svre(members, key, x0, labels, cfg, inner_steps, sign):
-    """Plain per-sample loops over the published algorithm (Xiong et al. 2022, Alg. 1) with the same draws."""
+def _reference_svre(members, key, x0, labels, cfg, inner_steps, sign, shared_draws=True):
+    """Plain per-sample loops over the published algorithm (Xiong et al. 2022, Alg. 1) with the same draws: one
+    member per inner step from ``key(0)`` for every sample, or (``shared_draws=False``) from each sample's key."""
     k_count = len(members)
     member_fns = [lambda z, m=m: m.apply_fn(m.params, z) for m in members]
     mean_fn = lambda z: sum(f(z) for f in member_fns) / k_count  # noqa: E731
@@ -111,7 +112,8 @@ def _reference_svre(members, key, x0, labels, cfg, inner_steps, sign):
             g_ens = grad_of(k_count, x, labels[b])
             x_in, g_in = x, jnp.zeros_like(x)
             for m in range(inner_steps):
-                kk = int(jax.random.randint(jax.random.fold_in(jax.random.fold_in(key_b, t), m), (), 0, k_count))
+                draw_key = jax.random.key(0) if shared_draws else key_b
+                kk = int(jax.random.randint(jax.random.fold_in(jax.random.fold_in(draw_key, t), m), (), 0, k_count))
                 reduced = grad_of(kk, x_in, labels[b]) - g_at[kk] + g_ens
                 g_in = g_in + reduced / jnp.mean(jnp.abs(reduced))
                 x_in = x0[b] + jnp.clip(x_in - cfg.step_size * jnp.sign(g_in) - x0[b], -cfg.epsilon, cfg.epsilon)
@@ -121,19 +123,21 @@ def _reference_svre(members, key, x0, labels, cfg, inner_steps, sign):
     return jnp.stack(out)
 
 
-def test_svre_matches_the_published_algorithm(targeted=True):  # untargeted: test_contract
+@pytest.mark.parametrize("shared_draws", [True, False])
+def test_svre_matches_the_published_algorithm(shared_draws, targeted=True):  # untargeted: test_contract
     members = _tiny_members()
     rng = np.random.default_rng(2)
     x = jnp.asarray(rng.uniform(-1, 1, (3, 3, 4, 5, 1)), jnp.float32)
     labels = jnp.asarray(rng.integers(0, 4, 3), jnp.int32)
-    atk = ensemble.SVRE(members, inner_steps=3, epsilon=0.05, step_size=0.01, iterations=2, targeted=targeted)
+    atk = ensemble.SVRE(members, inner_steps=3, epsilon=0.05, step_size=0.01, iterations=2, targeted=targeted,
+                        shared_draws=shared_draws)
     assert atk.spec.inner_steps == 3 and ensemble.SVRE(members).spec.inner_steps == 12
     result = atk.run(jax.random.key(4), x, labels)
-    expected = _reference_svre(members, jax.random.key(4), x, labels, atk.config, 3, atk.config.sign)
+    expected = _reference_svre(members, jax.random.key(4), x, labels, atk.config, 3, atk.config.sign, shared_draws)
     np.testing.assert_allclose(result.x_adv, expected, atol=1e-6)
     np.testing.assert_allclose(result.logits, ensemble.combine(members).apply_fn(atk.surrogate.params, result.x_adv),
                                rtol=1e-5)
-    draws = np.stack([np.asarray(atk.spec.draw(jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(4),
-                                                                                      jnp.arange(64)), 0, m))
-                      for m in range(3)])
-    assert set(np.unique(draws)) == {0, 1, 2}  # every member gets drawn, per sample
+    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(4), jnp.arange(64))
+    draws = np.stack([np.asarray(atk.spec.draw(keys, t, m)) for t in range(8) for m in range(3)])
+    assert draws.shape == ((24,) if shared_draws else (24, 64))  # one member for the batch, or one per sample
+    assert set(np.unique(draws)) == {0, 1, 2}  # every member gets drawn

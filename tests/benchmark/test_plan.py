@@ -12,12 +12,14 @@ def test_surrogate_passes_per_attack():
     cfg = bconfig.parse({**CONFIG, "attacks": {
         "fgsm": {}, "tasar": {}, "tasar_no_dual": {}, "mig": {"ig_steps": 5}, "ba": {},
         "ens": {"method": "ensemble", "members": ["a", "b"]}, "svre": {"members": ["a", "b"]},
-        "svre6": {"method": "svre", "members": ["a", "b"], "inner_steps": 6}}})
+        "svre6": {"method": "svre", "members": ["a", "b"], "inner_steps": 6},
+        "svre_per_sample": {"method": "svre", "members": ["a", "b"], "shared_draws": False}}})
     passes = {a.name: plan.surrogate_passes(a, "a", cfg) for a in cfg.attacks}
     assert passes["fgsm"] == passes["tasar"] == passes["tasar_no_dual"] == {"a": 1.0}
     assert passes["mig"] == {"a": 5.0} and passes["ba"] == {"a": 3.0}
     assert passes["ens"] == {"a": 1.0, "b": 1.0}
-    assert passes["svre"] == {"a": 9.0, "b": 9.0} and passes["svre6"] == {"a": 7.0, "b": 7.0}
+    assert passes["svre"] == {"a": 5.0, "b": 5.0} and passes["svre6"] == {"a": 4.0, "b": 4.0}  # 1 + M/K expected
+    assert passes["svre_per_sample"] == {"a": 9.0, "b": 9.0}  # 1 + M: every member at every inner step
 
 
 def test_plan_counts_the_work_and_prices_it(monkeypatch):
