@@ -8,8 +8,8 @@ from __future__ import annotations
 import importlib
 import re
 
-from converters.engine import load_state_dict
-from converters.torch_io import CheckpointError, read_state_dict
+from tasar_jax.converters.engine import load_state_dict
+from tasar_jax.converters.torch_io import CheckpointError, read_state_dict
 from tasar_jax import models
 
 __all__ = ["CheckpointError", "convert", "convert_file", "keymap", "load_state_dict", "read_state_dict"]
@@ -17,7 +17,7 @@ __all__ = ["CheckpointError", "convert", "convert_file", "keymap", "load_state_d
 
 def keymap(arch: str):
     """The key-table module of ``arch`` (``converters/keymaps/<module>.py``; streams and ensembles share one)."""
-    return importlib.import_module(f"converters.keymaps.{models.entry(arch).module}")
+    return importlib.import_module(f"tasar_jax.converters.keymaps.{models.entry(arch).module}")
 
 
 def _prefixed(table, prefix: str):

@@ -12,7 +12,7 @@ import pathlib
 
 import numpy as np
 
-from converters.torch_io import CheckpointError, _import_torch, read_pth
+from tasar_jax.converters.torch_io import CheckpointError, _import_torch, read_pth
 from tasar_jax.attacks.common import AdversarialSet
 from tasar_jax.data.formats import atomic_path
 

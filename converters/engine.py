@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from converters.torch_io import CheckpointError
+from tasar_jax.converters.torch_io import CheckpointError
 from tasar_jax.models.layers import Constant
 
 KeyTable = Sequence[tuple[str, str]]

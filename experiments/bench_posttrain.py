@@ -61,8 +61,8 @@ def build_models(arch: str, dataset: str, width: float | None, seed: int = 0):
     """(JAX model, torch module): the torch reference's random weights (seeded) converted to JAX."""
     import torch
 
-    import converters
-    from converters import reference, torch_io
+    from tasar_jax import converters
+    from tasar_jax.converters import reference, torch_io
 
     extra = {} if width is None else {"width": width}
     torch.manual_seed(seed)

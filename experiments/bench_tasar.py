@@ -44,13 +44,13 @@ def random_posterior(key, num_classes: int, num_heads: int) -> H.Posterior:
 def build_surrogate(args):
     """(JAX model, apply_fn, params, torch module or None): the torch reference's random weights converted to JAX
     when it is compared, else a checkpoint or a random JAX model."""
-    import converters  # torch only when converting or comparing
+    from tasar_jax import converters  # torch only when converting or comparing
 
     torch_model = None
     if args.checkpoint:
         model = converters.convert_file(args.arch, args.dataset, args.checkpoint, args.bone_checkpoint)
     elif args.torch:
-        from converters import reference, torch_io
+        from tasar_jax.converters import reference, torch_io
 
         torch_model = reference.build(args.arch, args.dataset, **({} if args.width is None else {"width": args.width}))
         sd = torch_io.to_numpy_state_dict(torch_model.state_dict(), "torch reference")

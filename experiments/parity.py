@@ -23,7 +23,7 @@ from flax import nnx
 from rich.console import Console
 from rich.table import Table
 
-import converters
+from tasar_jax import converters
 from tasar_jax import models
 
 # (architecture, upstream checkpoint stems (joint then bone for the ensembles), io fixture stem)
@@ -81,7 +81,7 @@ def measure_random(arch: str, dataset: str, frames: int = 64) -> dict:
     """float32 and float64 errors of the JAX port against the torch reference module on random weights."""
     import torch
 
-    from converters import reference
+    from tasar_jax.converters import reference
 
     module = reference.build(arch, dataset)
     module.load_state_dict(reference.randomised_state_dict(module, seed=5), strict=True)
@@ -122,7 +122,7 @@ def main() -> None:
     args = parser.parse_args()
     columns = ("model", "max|logits|", "f32 Δlogits", "f32 grad rel L2", "f64 Δlogits", "f64 grad rel L2")
     if args.dataset != "hdm05":
-        from converters import reference
+        from tasar_jax.converters import reference
 
         table = Table(title=f"JAX ports vs the torch reference modules ({args.dataset}, full width, random weights)")
         for column in columns:

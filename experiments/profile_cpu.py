@@ -160,8 +160,8 @@ def main(argv=None):
 
     torch_model = None
     if args.torch:
-        import converters
-        from converters import reference, torch_io
+        from tasar_jax import converters
+        from tasar_jax.converters import reference, torch_io
 
         torch_model = reference.build("stgcn", "hdm05")
         model = converters.convert("stgcn", "hdm05", torch_io.to_numpy_state_dict(torch_model.state_dict(), "ref"))

@@ -1,5 +1,6 @@
-"""Import rules: the library never imports converters/experiments (except the CLI), nothing imports the CLI,
-and the core package works without torch."""
+"""Import rules: the library never imports the converters, experiments or torch (except the CLI; the converters,
+installed as ``tasar_jax.converters``, may use torch), nothing imports the CLI or ``experiments``, the core
+package works without torch, and the wheel installs only the ``tasar_jax`` namespace."""
 
 import ast
 import pathlib
@@ -16,6 +17,7 @@ def _imports(path: pathlib.Path) -> set[str]:
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)  # from tasar_jax import converters
     return names
 
 
@@ -28,7 +30,8 @@ def test_library_does_not_import_converters_experiments_or_torch():
     for path in _python_files("tasar_jax"):
         if path.relative_to(ROOT).parts[:2] == ("tasar_jax", "cli"):
             continue
-        bad = {n for n in _imports(path) if n.split(".")[0] in ("converters", "experiments", "torch")}
+        bad = {n for n in _imports(path)
+               if n.split(".")[0] in ("converters", "experiments", "torch") or n.startswith("tasar_jax.converters")}
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
@@ -63,4 +66,11 @@ def test_the_wheel_ships_what_the_demo_reads(tmp_path):
                     str(tmp_path), str(source)], check=True, capture_output=True)
     (wheel,) = tmp_path.glob("tasar_jax-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"experiments/demo.py", "experiments/configs/demo.toml", "tasar_jax/cli/__init__.py"} <= names
+    assert {"tasar_jax/demo.py", "tasar_jax/configs/demo.toml", "tasar_jax/cli/__init__.py",
+            "tasar_jax/converters/__init__.py", "tasar_jax/converters/keymaps/stgcn.py",
+            "tasar_jax/converters/reference/stgcn.py"} <= names
+    sources = {f"tasar_jax/{p.relative_to(ROOT / 'tasar_jax').as_posix()}" for p in _python_files("tasar_jax")}
+    sources |= {f"tasar_jax/converters/{p.relative_to(ROOT / 'converters').as_posix()}" for p in _python_files("converters")}
+    assert sources <= names, f"pyproject.toml's package list misses {sorted(sources - names)[:5]}"
+    tops = {name.split("/")[0] for name in names if not name.startswith("tasar_jax-")}  # minus the dist-info
+    assert tops == {"tasar_jax"}, f"the wheel installs top-level {sorted(tops)}; only tasar_jax may be one"

@@ -4,7 +4,7 @@
 four ``ren_*`` blocks, 894 entries) or the test/attack module (822 entries, CTR-GCN's key set).
 """
 
-from converters.keymaps import ctrgcn
+from tasar_jax.converters.keymaps import ctrgcn
 
 KEY_TABLE = ctrgcn.KEY_TABLE + (
     (r"(ren_\w+\.(?:spatio|tempor)_squeeze)\.0", r"\1.conv"),

@@ -6,7 +6,7 @@ comparisons. torch is imported only in this package (and in tests that skip with
 
 from __future__ import annotations
 
-from converters import torch_io
+from tasar_jax.converters import torch_io
 from tasar_jax.data import layouts
 
 ARCHITECTURES = ("stgcn", "ctrgcn")
@@ -22,9 +22,9 @@ def _dataset_kwargs(arch: str, dataset: str) -> dict:
 def build(arch: str, dataset: str, **overrides):
     """The upstream-size torch module of ``arch`` for ``dataset`` (``width=…`` etc. override), in eval mode."""
     if arch == "stgcn":
-        from converters.reference.stgcn import STGCN as cls
+        from tasar_jax.converters.reference.stgcn import STGCN as cls
     elif arch == "ctrgcn":
-        from converters.reference.ctrgcn import CTRGCN as cls
+        from tasar_jax.converters.reference.ctrgcn import CTRGCN as cls
     else:
         raise ValueError(f"no torch reference for {arch!r}; available: {', '.join(ARCHITECTURES)}")
     module = cls(**{**_dataset_kwargs(arch, dataset), **overrides})

@@ -1,7 +1,7 @@
 """Command line: ``tasar-jax <command>``. Parses arguments and calls one library function per command.
 
 One module per group of commands (``models``, ``attacks``, ``defences``, ``studies``). Nothing imports this package;
-it is the only place in ``tasar_jax`` that imports ``converters`` and ``experiments``.
+it is the only place in ``tasar_jax`` that imports ``tasar_jax.converters`` (which may need torch).
 """
 
 from __future__ import annotations

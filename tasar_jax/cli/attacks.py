@@ -28,7 +28,7 @@ def _posttrain(args) -> None:
 
 
 def _import_posterior(args) -> None:
-    from converters import posterior_io
+    from tasar_jax.converters import posterior_io
     from tasar_jax.posterior import save_posterior
 
     folders = [args.folder] + ([args.bone_folder] if args.bone_folder else [])

@@ -71,7 +71,7 @@ def _gather(args) -> None:
 
 
 def _convert(args) -> None:
-    import converters
+    from tasar_jax import converters
     from tasar_jax import checkpoints, models
 
     model = converters.convert_file(args.arch, args.dataset, args.checkpoint, args.bone_checkpoint)

@@ -9,7 +9,7 @@ from tasar_jax.cli.common import COUNT, console
 
 
 def _convert(arch, dataset, checkpoint, bone_checkpoint=None):
-    import converters  # torch is needed only when a config converts upstream checkpoints
+    from tasar_jax import converters  # torch is needed only when a config converts upstream checkpoints
 
     return converters.convert_file(arch, dataset, checkpoint, bone_checkpoint)
 
@@ -49,7 +49,7 @@ def _benchmark(args) -> None:
 
 
 def _demo(args) -> None:
-    from experiments import demo
+    from tasar_jax import demo
 
     demo.run(args.workdir, epochs=args.epochs, seed=args.seed, console=console)
 

@@ -19,7 +19,7 @@ def fixture(upstream):
 @pytest.fixture(scope="module")
 def members(upstream):
     pytest.importorskip("torch")
-    import converters
+    from tasar_jax import converters
 
     models = [converters.convert_file("stgcn", "hdm05", upstream / "STGCN_hdm05.pth.xz"),
               converters.convert_file("ctrgcn", "hdm05", upstream / "CTRGCN_hdm05.pth.xz"),

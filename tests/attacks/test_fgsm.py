@@ -17,7 +17,7 @@ B_FIX = 8
 @pytest.fixture(scope="module")
 def stgcn(upstream):
     pytest.importorskip("torch")
-    import converters
+    from tasar_jax import converters
 
     return base.Surrogate.from_model(converters.convert_file("stgcn", "hdm05", upstream / "STGCN_hdm05.pth.xz"))
 

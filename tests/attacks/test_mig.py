@@ -14,7 +14,7 @@ B_FIX, STEPS = 8, 20
 @pytest.fixture(scope="module")
 def stgcn(upstream):
     pytest.importorskip("torch")
-    import converters
+    from tasar_jax import converters
 
     return base.Surrogate.from_model(converters.convert_file("stgcn", "hdm05", upstream / "STGCN_hdm05.pth.xz"))
 

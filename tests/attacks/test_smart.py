@@ -24,7 +24,7 @@ def fixture(upstream):
 @pytest.fixture(scope="module")
 def stgcn(upstream):
     pytest.importorskip("torch")
-    import converters
+    from tasar_jax import converters
 
     return base.Surrogate.from_model(converters.convert_file("stgcn", "hdm05", upstream / "STGCN_hdm05.pth.xz"))
 

@@ -56,7 +56,7 @@ def test_stgcn_surrogate_reproduces_every_recorded_iterate(upstream):
     (logits to 1e-5, gradients norm-wise), and one full jitted ``step`` per iteration must give the fixture's
     next iterate up to the kink-flipped entries."""
     torch = pytest.importorskip("torch")  # noqa: F841
-    import converters
+    from tasar_jax import converters
 
     d = np.load(upstream / "tasar_attack.npz")
     apply_fn, params = common.surrogate_from_model(
@@ -237,7 +237,7 @@ def test_tiny_end_to_end_fools_most_samples(tmp_path):
 
 def test_upstream_transfer_files(upstream, tmp_path):
     pytest.importorskip("torch")
-    from converters import adversarial_io
+    from tasar_jax.converters import adversarial_io
 
     data, labels = adversarial_io.read_pair(upstream / "transfer_adv_data.pt")
     ref = np.load(upstream / "transfer_adv_data.npz")
@@ -271,8 +271,8 @@ def test_pytorch_benchmark_loops_compute_the_same_attack():
     """The two PyTorch loops of ``experiments/bench_tasar.py`` (upstream structure, single batched VJP) and the JAX
     attack give the same iterates on the same weights (posterior scale 0, so the draws are the SWAG mean)."""
     torch = pytest.importorskip("torch")
-    import converters
-    from converters import reference, torch_io
+    from tasar_jax import converters
+    from tasar_jax.converters import reference, torch_io
     from experiments import bench_tasar, torch_tasar
 
     torch.manual_seed(0)

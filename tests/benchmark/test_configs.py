@@ -4,7 +4,7 @@ import pathlib
 
 import pytest
 
-from experiments import demo
+from tasar_jax import demo
 from tasar_jax.benchmark import config as bconfig
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "experiments" / "configs"

@@ -58,7 +58,8 @@ def test_cli_dry_run_prints_the_plan_and_writes_nothing(tmp_path, monkeypatch, c
 def test_every_shipped_config_parses():
     import pathlib
 
-    configs = sorted(pathlib.Path(__file__).resolve().parents[2].glob("experiments/configs/*.toml"))
+    root = pathlib.Path(__file__).resolve().parents[2]
+    configs = sorted([*root.glob("experiments/configs/*.toml"), *root.glob("tasar_jax/configs/*.toml")])
     assert len(configs) >= 7
     for path in configs:
         bconfig.parse(path)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("torch")
-import converters  # noqa: E402
-from converters import torch_io  # noqa: E402
+from tasar_jax import converters  # noqa: E402
+from tasar_jax.converters import torch_io  # noqa: E402
 from experiments import parity  # noqa: E402
 from tasar_jax import models  # noqa: E402
 

@@ -6,8 +6,8 @@ import pytest
 from flax import nnx
 
 torch = pytest.importorskip("torch")
-import converters  # noqa: E402
-from converters import reference  # noqa: E402
+from tasar_jax import converters  # noqa: E402
+from tasar_jax.converters import reference  # noqa: E402
 from tests.conftest import fixtures_dir, random_batch  # noqa: E402
 from tests.converters.test_upstream_keys import read_listing  # noqa: E402
 

@@ -15,7 +15,7 @@ from tasar_jax.data import formats
 from tasar_jax.models import skateformer
 
 pytest.importorskip("torch")
-from converters import adversarial_io  # noqa: E402
+from tasar_jax.converters import adversarial_io  # noqa: E402
 
 
 @pytest.fixture(scope="module")

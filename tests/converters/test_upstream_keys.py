@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("torch")
-import converters  # noqa: E402
+from tasar_jax import converters  # noqa: E402
 from tasar_jax.data import layouts  # noqa: E402
 from tests.conftest import fixtures_dir, random_batch  # noqa: E402
 

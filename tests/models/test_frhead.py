@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from converters.keymaps import frhead as frhead_keys
+from tasar_jax.converters.keymaps import frhead as frhead_keys
 from tasar_jax import models
 from tasar_jax.models import ctrgcn, frhead
 from tests.conftest import random_batch

@@ -87,7 +87,7 @@ def test_type_1_bias_tiles_like_upstream():
 
 def test_relative_position_index_matches_checkpoint(upstream):
     pytest.importorskip("torch")  # the optional extra; the project's own reader must import whenever torch does
-    from converters import torch_io
+    from tasar_jax.converters import torch_io
     sd = torch_io.read_state_dict(upstream / "SkateFormer_hdm05.pth.xz")
     buffers = {k: v for k, v in sd.items() if k.endswith("relative_position_index")}
     assert len(buffers) == 32

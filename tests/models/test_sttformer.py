@@ -102,7 +102,7 @@ def test_positional_buffer_matches_upstream_checkpoint(upstream):
     in a frequency grows to ≤ 149 ulps of that frequency in the angle (column 149), hence the 1e-5 bound.
     """
     pytest.importorskip("torch")  # the optional extra; the project's own reader must import whenever torch does
-    from converters import torch_io
+    from tasar_jax.converters import torch_io
     state_dict = torch_io.read_state_dict(upstream / "STTFormer_hdm05.pth.xz")
     fresh = nnx.eval_shape(lambda: models.create("sttformer", "hdm05"))
     for i, (c_in, _, _) in enumerate(fresh.config.blocks):

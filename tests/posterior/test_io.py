@@ -34,7 +34,7 @@ def test_head_from_state_dict_errors(formats):
 
 def test_upstream_files_match_their_npz_copies(upstream, formats):
     pytest.importorskip("torch")
-    from converters import posterior_io
+    from tasar_jax.converters import posterior_io
 
     head = posterior_io.read_upstream_head(upstream / "appended_head_0_minValLossAppendedModel.pth")
     mean, sqmean, epoch = posterior_io.read_upstream_swag(upstream / "multi_swag_ep_0.pt")
@@ -49,7 +49,7 @@ def test_upstream_files_match_their_npz_copies(upstream, formats):
 
 def test_read_upstream_posterior_folder_layout(upstream, tmp_path):
     pytest.importorskip("torch")
-    from converters import posterior_io
+    from tasar_jax.converters import posterior_io
 
     (tmp_path / "Dual_Bayesian").mkdir()
     for i in range(2):

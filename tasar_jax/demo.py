@@ -1,6 +1,6 @@
 """``tasar-jax demo``: the whole transfer benchmark at demo scale on the embedded synthetic dataset, on a CPU.
 
-It runs ``experiments/configs/demo.toml`` through the benchmark runner (``tasar_jax.benchmark``), the same code
+It runs ``tasar_jax/configs/demo.toml`` through the benchmark runner (``tasar_jax.benchmark``), the same code
 the paper-scale configs use:
 
 1. synthetic HDM05-format train/test files for 12 of the 65 classes (six pairs that differ only in time or in
