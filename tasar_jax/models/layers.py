@@ -42,12 +42,53 @@ def _hashable(value):
     return value
 
 
+def _channels_last(dn) -> bool:
+    """Whether dimension numbers are (N, spatial…, C) / (spatial…, I, O) / (N, spatial…, C), as nnx.Conv passes."""
+    n = len(dn.lhs_spec)
+    last = (0, n - 1, *range(1, n - 1))
+    return tuple(dn.lhs_spec) == last and tuple(dn.out_spec) == last and tuple(dn.rhs_spec) == (n - 1, n - 2,
+                                                                                                 *range(n - 2))
+
+
+def _per_offset_kernel_tangent(kwargs: dict):
+    """``d_rhs ↦ conv(lhs, d_rhs)`` written as ``Σ_offsets lhs_patch(offset) · d_rhs[offset]`` (one matrix product
+    per kernel offset), or None where that form does not apply (string padding, input dilation).
+
+    Same values as the convolution; what changes is its transpose, the weight gradient: one ``dot_general`` per
+    kernel offset, where XLA CPU otherwise runs a filter-gradient convolution ~4× slower than PyTorch's (decision
+    X9: full-width ST-GCN, batch 16, parameter gradient 5.2 s against 1.3 s).
+    """
+    padding, lhs_dilation = kwargs["padding"], kwargs.get("lhs_dilation")
+    if isinstance(padding, str) or (lhs_dilation is not None and any(d != 1 for d in lhs_dilation)):
+        return None
+    strides, rhs_dilation = kwargs["window_strides"], kwargs.get("rhs_dilation")
+    extra = {k: kwargs[k] for k in ("precision", "preferred_element_type") if kwargs.get(k) is not None}
+
+    def tangent(lhs, d_rhs):
+        nd = lhs.ndim - 2
+        dilation = rhs_dilation or (1,) * nd
+        x = jnp.pad(lhs, ((0, 0), *padding, (0, 0)))
+        kernel = d_rhs.shape[:nd]
+        out = [(x.shape[1 + i] - dilation[i] * (kernel[i] - 1) - 1) // strides[i] + 1 for i in range(nd)]
+        total = 0.0
+        for offset in np.ndindex(*kernel):
+            start = [0, *(o * d for o, d in zip(offset, dilation)), 0]
+            limit = [x.shape[0], *(st + s * (n - 1) + 1 for st, s, n in zip(start[1:-1], strides, out)), x.shape[-1]]
+            patch = lax.slice(x, start, limit, (1, *strides, 1))
+            total = total + jnp.einsum("...i,io->...o", patch, d_rhs[offset], **extra)
+        return total
+
+    return tangent
+
+
 @functools.lru_cache(maxsize=None)
 def _canonical_conv(spec: tuple):
     """``lax.conv_general_dilated`` with the fixed arguments ``spec`` and a JVP whose input tangent convolves with
-    the kernel's I/O axes swapped in memory (see ``conv_general_dilated``)."""
+    the kernel's I/O axes swapped in memory and whose kernel tangent is one product per kernel offset (see
+    ``conv_general_dilated``)."""
     kwargs = dict(spec)
     dn = kwargs["dimension_numbers"]
+    kernel_tangent = _per_offset_kernel_tangent(kwargs) if _channels_last(dn) else None
     out_axis, in_axis = dn.rhs_spec[:2]
     perm = list(range(len(dn.rhs_spec)))
     perm[out_axis], perm[in_axis] = in_axis, out_axis
@@ -64,7 +105,8 @@ def _canonical_conv(spec: tuple):
         if not isinstance(d_lhs, SymbolicZero):
             terms.append(lax.conv_general_dilated(d_lhs, jnp.transpose(rhs, perm), **swapped))
         if not isinstance(d_rhs, SymbolicZero):
-            terms.append(lax.conv_general_dilated(lhs, d_rhs, **kwargs))
+            terms.append(lax.conv_general_dilated(lhs, d_rhs, **kwargs) if kernel_tangent is None
+                         else kernel_tangent(lhs, d_rhs))
         return out, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(out)
 
     conv.defjvp(conv_jvp, symbolic_zeros=True)
@@ -80,6 +122,8 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
     explicit transposes, but only in the entry computation. Inside ``lax.scan``/``while`` bodies (every attack loop)
     the swapped backward convolutions fell back to XLA's naive loop, 2–8× slower. Here the forward tangent uses the
     kernel with its I/O axes swapped *in memory* (an explicit transpose), so that its transpose is canonical.
+    The kernel tangent (channels-last layouts, explicit padding) is a sum of one matrix product per kernel offset,
+    so the weight gradient of training is matrix products too (``_per_offset_kernel_tangent``).
     Grouped convolutions and string dimension numbers use the plain function.
     """
     plain = feature_group_count != 1 or batch_group_count != 1

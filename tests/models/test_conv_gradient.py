@@ -37,6 +37,29 @@ def test_values_and_derivatives_match_lax(stride, kernel):
     np.testing.assert_allclose(tangent(fast), tangent(plain), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("kernel, stride, dilation, pad", [((3, 3), (1, 2), (1, 1), ((1, 1), (0, 2))),
+                                                          ((5, 1), (2, 1), (2, 1), ((4, 4), (0, 0))),
+                                                          ((4, 2), (3, 1), (1, 2), ((0, 1), (1, 0)))])
+def test_weight_gradient_per_kernel_offset_equals_lax(kernel, stride, dilation, pad):
+    """The kernel tangent as one product per kernel offset (decision X9): the same weight gradient as lax's
+    filter-gradient convolution, for 2-D kernels, strides, kernel dilation and uneven padding, in float64 to
+    rounding."""
+    with jax.enable_x64(True):
+        kx, kw = jax.random.split(jax.random.key(1))
+        x = jax.random.normal(kx, (2, 11, 7, 3), jnp.float64)
+        w = jax.random.normal(kw, (*kernel, 3, 4), jnp.float64)
+        args = dict(window_strides=stride, padding=pad, lhs_dilation=(1, 1), rhs_dilation=dilation,
+                    dimension_numbers=DN, precision=None)
+        loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w, **args)))  # noqa: E731
+        fast = jax.grad(loss(layers.conv_general_dilated), (0, 1))(x, w)
+        plain = jax.grad(loss(lax.conv_general_dilated), (0, 1))(x, w)
+        for a, b in zip(fast, plain):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        tangent = jax.jvp(lambda w_: layers.conv_general_dilated(x, w_, **args), (w,), (jnp.ones_like(w),))[1]
+        np.testing.assert_allclose(tangent, lax.conv_general_dilated(x, jnp.ones_like(w), **args), rtol=1e-12,
+                                   atol=1e-12)
+
+
 def _kernel_layouts(conv, stride):
     """dim_labels of every convolution in the compiled scan of (forward + pulled-back input gradient)."""
     def run(x, w, u):
