@@ -44,6 +44,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import pathlib
+import sys
 import time
 import warnings
 
@@ -51,7 +53,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import timing
+if __package__ in (None, ""):  # `python experiments/<name>.py` from a checkout: experiments/ is not installed
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from experiments import timing  # noqa: E402
 from tasar_jax import models
 from tasar_jax.posterior import heads as H
 from tasar_jax.posterior import posttrain

@@ -20,12 +20,17 @@ module and tensors live on the GPU and every timed torch call ends with ``torch.
 from __future__ import annotations
 
 import argparse
+import pathlib
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import timing
+if __package__ in (None, ""):  # `python experiments/<name>.py` from a checkout: experiments/ is not installed
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from experiments import timing  # noqa: E402
 from tasar_jax import models
 from tasar_jax.attacks import common, tasar
 from tasar_jax.posterior import heads as H

@@ -32,14 +32,19 @@ Run: ``python experiments/bench_throughput.py [--batches 1,8,32,128] [--iteratio
 from __future__ import annotations
 
 import argparse
+import pathlib
 import resource
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import timing
+if __package__ in (None, ""):  # `python experiments/<name>.py` from a checkout: experiments/ is not installed
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from experiments import timing  # noqa: E402
 from tasar_jax import models
 from tasar_jax.attacks import base, common, fgsm, tasar
 

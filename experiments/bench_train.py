@@ -18,30 +18,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import pathlib
 import platform
 import sys
-import time
 
 import jax
 import numpy as np
 
+if __package__ in (None, ""):  # `python experiments/<name>.py` from a checkout: experiments/ is not installed
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from experiments import timing  # noqa: E402
 from tasar_jax import models, recipes, training
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import write_json  # noqa: E402
-
 ARCHS = ("stgcn", "ctrgcn")
-
-
-def _median_step(step, warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def jax_step_seconds(arch: str, width: float, x: np.ndarray, y: np.ndarray, warmup: int, repeats: int) -> float:
@@ -49,7 +39,7 @@ def jax_step_seconds(arch: str, width: float, x: np.ndarray, y: np.ndarray, warm
     model = models.create(arch, "hdm05", width=width, seed=0)
     trainer = training.Trainer(model, recipes.recipe(arch, batch_size=len(y)), steps_per_epoch=1)
     xb, yb, key = jax.numpy.asarray(x), jax.numpy.asarray(y), jax.random.key(0)
-    return _median_step(lambda: jax.block_until_ready(trainer.train_step(xb, yb, key)), warmup, repeats)
+    return timing.median_seconds(lambda: jax.block_until_ready(trainer.train_step(xb, yb, key)), repeats, warmup)
 
 
 def torch_step_seconds(arch: str, width: float, x: np.ndarray, y: np.ndarray, warmup: int, repeats: int) -> float:
@@ -71,7 +61,7 @@ def torch_step_seconds(arch: str, width: float, x: np.ndarray, y: np.ndarray, wa
         F.cross_entropy(module(xb), yb).backward()
         optimiser.step()
 
-    return _median_step(step, warmup, repeats)
+    return timing.median_seconds(step, repeats, warmup)
 
 
 def main(argv=None) -> dict:
@@ -102,7 +92,7 @@ def main(argv=None) -> dict:
               "command": "python experiments/bench_train.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "batch": args.batch, "models": by_width.get("1", {}), "by_width": by_width}
     if args.out:
-        write_json(args.out, result)
+        timing.write_json(args.out, result)
     return result
 
 

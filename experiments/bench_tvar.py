@@ -35,13 +35,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import pathlib
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import timing
+if __package__ in (None, ""):  # `python experiments/<name>.py` from a checkout: experiments/ is not installed
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from experiments import timing  # noqa: E402
 from tasar_jax.data import synthetic
 from tasar_jax.motion import dynamics, tvar
 
@@ -117,15 +122,6 @@ def compare(vec: dict, loop: dict, index: np.ndarray) -> dict:
     return {"max_abs_bw_diff": bw, "max_abs_coef_diff": coef, "nan_pattern_equal": same_nan}
 
 
-def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def profile_cv(series: np.ndarray, repeats: int = 5) -> dict:
     """ms per series of one CV evaluation at h = 0.5: one series per jitted call against the library's jitted block
     of ``tvar.SERIES_PER_CALL`` series (the vectorised path's unit of work)."""
@@ -141,8 +137,8 @@ def profile_cv(series: np.ndarray, repeats: int = 5) -> dict:
             single = lambda: jax.block_until_ready(one(y1, bw1, leave, kernel, offsets, p))  # noqa: E731
             batched = lambda: jax.block_until_ready(tvar._fit_block(yb, bwb, leave, kernel, offsets, p))  # noqa: E731
             single(), batched()
-            out[f"single_p{p}_ms"] = 1e3 * _median_time(single, 10 * repeats)
-            out[f"block_p{p}_ms"] = 1e3 * _median_time(batched, repeats) / block
+            out[f"single_p{p}_ms"] = 1e3 * timing.median_seconds(single, 10 * repeats)
+            out[f"block_p{p}_ms"] = 1e3 * timing.median_seconds(batched, repeats) / block
     return out
 
 

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from tasar_jax import converters
 from tasar_jax import models
+from tasar_jax.data import layouts
 
 # (architecture, upstream checkpoint stems (joint then bone for the ensembles), io fixture stem)
 MODELS = (
@@ -85,7 +86,7 @@ def measure_random(arch: str, dataset: str, frames: int = 64) -> dict:
 
     module = reference.build(arch, dataset)
     module.load_state_dict(reference.randomised_state_dict(module, seed=5), strict=True)
-    persons = layouts_persons(dataset)
+    persons = layouts.get_dataset(dataset).num_persons
     reference.calibrate_batch_norm(module, torch.from_numpy(smooth_batch(8, frames, persons, 9).astype(np.float32)))
     model = converters.convert(arch, dataset, {k: v.numpy() for k, v in module.state_dict().items()})
     model.eval()
@@ -105,12 +106,6 @@ def measure_random(arch: str, dataset: str, frames: int = 64) -> dict:
         out[f"logits{tag}"], out[f"grad{tag}"] = errors
         out["max_abs_logit"] = max(out["max_abs_logit"], float(np.abs(want).max()))
     return out
-
-
-def layouts_persons(dataset: str) -> int:
-    from tasar_jax.data import layouts
-
-    return layouts.get_dataset(dataset).num_persons
 
 
 def main() -> None:

@@ -23,6 +23,18 @@ def first_and_steady(fn, repeats: int) -> tuple[float, float, object]:
     return max(first - steady, 0.0), steady, result
 
 
+def median_seconds(fn, repeats: int, warmup: int = 0) -> float:
+    """Median wall time of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones (``fn`` waits for its result)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
 def write_json(path, result: dict) -> None:
     """Writes ``result`` to ``path`` atomically (a temporary file renamed) and says where."""
     from tasar_jax.data.formats import atomic_path

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 from flax import nnx
 
@@ -17,7 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _params(model):
-    return [np.asarray(v) for v in __import__("jax").tree.leaves(nnx.state(model, nnx.Param))]
+    return [np.asarray(v) for v in jax.tree.leaves(nnx.state(model, nnx.Param))]
 
 
 def test_replacing_a_checkpoint_leaves_the_old_or_the_new_one_when_killed(tmp_path):
@@ -44,14 +45,11 @@ def test_replacing_a_checkpoint_leaves_the_old_or_the_new_one_when_killed(tmp_pa
                                                                                           meta["state"]])
 
 
-def test_a_replaced_checkpoint_switches_state_folders():
+def test_a_replaced_checkpoint_switches_state_folders(tmp_path):
     model = models.create("mlp", "hdm05", hidden=16, num_classes=4, seed=0)
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = checkpoints.save(pathlib.Path(tmp) / "ck", model, architecture="mlp", dataset="hdm05")
-        assert checkpoints.read_metadata(path)["state"] == "state"
-        checkpoints.save(path, model, architecture="mlp", dataset="hdm05")
-        state = checkpoints.read_metadata(path)["state"]
-        assert state.startswith("state-") and sorted(p.name for p in path.iterdir()) == ["metadata.json", state]
-        checkpoints.load(path)
+    path = checkpoints.save(tmp_path / "ck", model, architecture="mlp", dataset="hdm05")
+    assert checkpoints.read_metadata(path)["state"] == "state"
+    checkpoints.save(path, model, architecture="mlp", dataset="hdm05")
+    state = checkpoints.read_metadata(path)["state"]
+    assert state.startswith("state-") and sorted(p.name for p in path.iterdir()) == ["metadata.json", state]
+    checkpoints.load(path)
