@@ -10,6 +10,14 @@ import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
+# One persistent XLA compilation cache for the whole run: both xdist workers and every subprocess a test starts
+# (CLI, multi-process sharding) reuse a program another process already compiled. Compilation is most of the
+# suite's time on CPU. Set before any test module imports jax; ``TASAR_TEST_JAX_CACHE=`` (empty) turns it off.
+_cache = os.environ.get("TASAR_TEST_JAX_CACHE", str(REPO_ROOT / ".pytest_cache" / "jax"))
+if _cache:
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _cache)
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+
 
 def fixtures_dir() -> pathlib.Path:
     """``$TASAR_FIXTURES`` or ``../shared/fixtures`` relative to the repository root."""

@@ -1,6 +1,7 @@
 """Import rules: the library never imports the converters, experiments or torch (except the CLI; the converters,
 installed as ``tasar_jax.converters``, may use torch), nothing imports the CLI or ``experiments``, the core
-package works without torch, and the wheel installs only the ``tasar_jax`` namespace."""
+package works without torch, and the wheel installs only the ``tasar_jax`` namespace. Dataset differences live in
+the dataset table: no library module branches on a dataset's name."""
 
 import ast
 import pathlib
@@ -40,6 +41,43 @@ def test_nothing_imports_the_cli():
         if path.relative_to(ROOT).parts[:2] == ("tasar_jax", "cli"):
             continue
         assert not any(n == "tasar_jax.cli" or n.startswith("tasar_jax.cli.") for n in _imports(path)), path
+
+
+# (file, the name it may compare with, why)
+NAME_BRANCHES = {("tasar_jax/models/agcn.py", "hdm05"): "upstream's shifted HDM05 graph (quirk §7.10) is that "
+                 "skeleton's own"}
+
+
+def _name_branches(path: pathlib.Path, names: set[str]):
+    """``x == "hdm05"``, ``x in ("ntu60", ...)``, ``x.startswith("ntu")``, ``"hdm05" if … else "ntu120"``: a test
+    of, or a guess at, a dataset's name."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        sides = ([node.left, *node.comparators] if isinstance(node, ast.Compare)
+                 else [node.body, node.orelse] if isinstance(node, ast.IfExp) else [])
+        if sides:
+            for side in sides:
+                for const in ast.walk(side):
+                    if isinstance(const, ast.Constant) and const.value in names:
+                        yield node.lineno, const.value
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in ("startswith", "endswith") and node.args
+              and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+              and any(n.startswith(node.args[0].value) for n in names)):
+            yield node.lineno, node.args[0].value
+
+
+def test_no_module_branches_on_a_dataset_name():
+    from tasar_jax.data import layouts
+
+    names = set(layouts.DATASETS) | set(layouts.SKELETONS) | {"ntu"}
+    found = []
+    for path in _python_files("tasar_jax"):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel in ("tasar_jax/data/layouts.py", "tasar_jax/data/catalog.py"):
+            continue
+        found += [f"{rel}:{line} tests {name!r}" for line, name in _name_branches(path, names)
+                  if (rel, name) not in NAME_BRANCHES]
+    assert not found, "dataset differences belong in data/layouts.py's tables:\n" + "\n".join(found)
 
 
 def test_core_imports_without_torch():

@@ -25,7 +25,7 @@ class UnknownAttackError(KeyError, ValueError):
 
 
 class AttackEntry(NamedTuple):
-    target: str  # "module:function" under tasar_jax.attacks
+    target: str  # "module:function" under tasar_jax.attacks, or "package.module:function" anywhere
     needs: str
     upstream: str  # the ``-attacker`` name upstream uses
     description: str
@@ -115,5 +115,5 @@ def constructor(name: str) -> Callable:
     with the entry's preset bound (keyword arguments, so a caller's own value still wins)."""
     item = entry(name)
     module, function = item.target.split(":")
-    ctor = getattr(importlib.import_module(f"tasar_jax.attacks.{module}"), function)
+    ctor = getattr(importlib.import_module(module if "." in module else f"tasar_jax.attacks.{module}"), function)
     return functools.partial(ctor, **dict(item.preset)) if item.preset else ctor

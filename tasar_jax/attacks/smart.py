@@ -17,8 +17,8 @@ Decisions (docs/decisions.md B20–B24):
 * B21 ``update_rule="adam"`` is a real per-sample Adam (moments and step count in the attack state, frozen with
   the sample); ``stateless_adam=True`` is upstream's MyAdam, which re-initialises its moments on every call and
   never advances t: ``u = −lr·d/(|d| + ε_adam/√(1 − β₂))`` ≈ ``−0.001·sign(d)``.
-* B22 Joint weights 0.02, torso 0.04: the torso is the layout's (HDM05 10–14, NTU 0, 1, 20, 2, 3, chosen from
-  ``parents``); ``upstream_joint_weights=True`` uses HDM05's 10–14 for every layout as upstream does.
+* B22 Joint weights 0.02, torso 0.04: the torso is the layout's (``layouts.Skeleton.torso``: HDM05 10–14, NTU 0, 1,
+  20, 2, 3, found from ``parents``); ``upstream_joint_weights=True`` uses HDM05's 10–14 for every layout as upstream does.
 * B23 CIASA's GAN term reaches the input (upstream copies the frame features into a buffer, so its update equals
   SMART's; ``upstream=True`` gives exactly SMART's update and skips the useless discriminator). The intended
   version is a least-squares GAN on per-frame bone-direction cosine matrices: the discriminator learns
@@ -47,7 +47,6 @@ from tasar_jax.data import layouts
 
 NORM_GUARD = 1e-18  # upstream's ‖·‖ + 1e-18
 BONE_GUARD = 1e-8  # upstream adds it to every bone-vector component
-TORSO = {layouts.HDM05_PARENTS: (10, 11, 12, 13, 14), layouts.NTU_PARENTS: (0, 1, 20, 2, 3)}
 UPSTREAM_TORSO = (10, 11, 12, 13, 14)
 
 
@@ -293,9 +292,10 @@ def _smart_spec(parents, torso, upstream_joint_weights, config, **hyper) -> SMAR
     if upstream_joint_weights:
         torso = UPSTREAM_TORSO
     elif torso is None:
-        if parents not in TORSO:
-            raise ValueError("unknown skeleton layout: give the torso joints (torso=...) for the L2 weights")
-        torso = TORSO[parents]
+        try:
+            torso = layouts.skeleton_with_parents(parents).torso
+        except ValueError:
+            raise ValueError("unknown skeleton layout: give the torso joints (torso=...) for the L2 weights") from None
     cfg = base.AttackConfig(**base.canonical_kwargs(config))
     return SMARTSpec(cfg, parents, tuple(int(j) for j in torso), **hyper)
 

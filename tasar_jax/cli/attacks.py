@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pathlib
 
-from tasar_jax.data.layouts import DATASETS
 from tasar_jax.cli.common import (COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, add_scale_arguments, console,
                                   start_distributed)
 from tasar_jax.data.layouts import DATASETS
@@ -104,9 +103,10 @@ def _motion(args) -> None:
     from tasar_jax import motion
 
     dataset = args.dataset
-    if dataset is None and args.input.suffix == ".npz":  # the clips' rank tells the file layout
-        with np.load(args.input) as data:
-            dataset = "hdm05" if "clips" in data and data["clips"].ndim == 3 else "ntu120"
+    if dataset is None and args.input.suffix == ".npz":  # the stored clips' shape tells the dataset layout
+        from tasar_jax.data import formats
+
+        dataset = formats.dataset_of_file(args.input)
     out = motion.motion_for_file(args.input, dataset, args.out, kernel=args.kernel, bandwidth=args.bandwidth,
                                  chunk_size=args.chunk_size, use_cache=not args.no_cache)
     with np.load(out) as data:

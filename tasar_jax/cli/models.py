@@ -97,7 +97,7 @@ def _predict(args) -> None:
 def _synth(args) -> None:
     from tasar_jax.data import synthetic
 
-    datasets = ["hdm05", "ntu60", "ntu120"] if args.dataset == "all" else [args.dataset]
+    datasets = list(DATASETS) if args.dataset == "all" else [args.dataset]
     for dataset in datasets:
         paths = synthetic.write_dataset(args.out, dataset, args.train_per_class, args.test_per_class, args.seed,
                                         args.classes)

@@ -3,6 +3,7 @@
 HDM05 files hold ``clips`` (N, T, 75) joint-major (column ``3j + c`` is coordinate c of joint j); NTU60/NTU120 files
 hold ``clips`` (N, 3, T, 25, M). Both hold integer ``classes`` (N,). Loading returns the common model layout
 (N, C=3, T, V=25, M) as float32, exactly as upstream ``CDataset.__getitem__`` produces it (reference.md §1.1–1.2).
+Each dataset's stored layout is its codec (``layouts.DatasetSpec.codec``); nothing here branches on a name.
 """
 
 from __future__ import annotations
@@ -23,25 +24,17 @@ class DataFormatError(ValueError):
 
 
 def clips_to_common(clips: np.ndarray, dataset: str) -> np.ndarray:
-    """Converts stored ``clips`` of ``dataset`` to the common layout (N, 3, T, V, M) float32."""
-    spec = layouts.get_dataset(dataset)
-    if spec.file_layout == "joint_major":
-        n, t, _ = clips.shape
-        x = clips.reshape(n, t, -1, layouts.NUM_CHANNELS, 1).transpose(0, 3, 1, 2, 4)
-    else:
-        x = clips
-    return np.ascontiguousarray(x, dtype=np.float32)
+    """Converts stored ``clips`` of ``dataset`` to the common layout (N, 3, T, V, M) float32 (its codec)."""
+    return np.ascontiguousarray(layouts.get_dataset(dataset).codec.to_common(clips), dtype=np.float32)
 
 
 def common_to_clips(x: np.ndarray, dataset: str) -> np.ndarray:
     """Inverse of :func:`clips_to_common`: the stored ``clips`` array of ``dataset`` for x (N, 3, T, V, M)."""
-    spec = layouts.get_dataset(dataset)
-    if spec.file_layout == "joint_major":
-        if x.shape[-1] != 1:
-            raise ValueError(f"{dataset} stores one person, got M={x.shape[-1]}")
-        n, c, t, v, _ = x.shape
-        return np.ascontiguousarray(x[..., 0].transpose(0, 2, 3, 1).reshape(n, t, v * c))
-    return np.ascontiguousarray(x, dtype=np.float32)
+    try:
+        clips = layouts.get_dataset(dataset).codec.from_common(x)
+    except ValueError as err:
+        raise ValueError(f"{dataset}: {err}") from None
+    return np.ascontiguousarray(clips, dtype=np.float32)
 
 
 def skateformer_input(x: np.ndarray) -> np.ndarray:
@@ -55,13 +48,6 @@ def skateformer_input(x: np.ndarray) -> np.ndarray:
         pad = np.zeros((n, c, layouts.SKATEFORMER_FRAMES - t, v, m), dtype=x.dtype)
         x = np.concatenate([x, pad], axis=2)
     return x[:, :, :, list(layouts.SKATEFORMER_JOINTS)]
-
-
-def _expected_clip_shape(dataset: str) -> str:
-    spec = layouts.get_dataset(dataset)
-    if spec.file_layout == "joint_major":
-        return f"(N, T, {layouts.NUM_JOINTS * layouts.NUM_CHANNELS})"
-    return f"(N, 3, T, {layouts.NUM_JOINTS}, {spec.num_persons})"
 
 
 def validate_clips(x: np.ndarray, where: str, *, num_persons: int | None = None) -> None:
@@ -107,12 +93,25 @@ def _read_npz(path: pathlib.Path) -> dict[str, np.ndarray]:
         raise DataFormatError(f"{path}: not a readable .npz archive (truncated or corrupt?): {err}") from err
 
 
+def dataset_of_file(path) -> str:
+    """The dataset a file's stored ``clips`` fit, for reading it when none is named
+    (``layouts.dataset_for_stored_shape``: of those that fit, the one with the most classes)."""
+    path = pathlib.Path(path)
+    data = _read_npz(path)
+    if "clips" not in data:
+        raise DataFormatError(f"{path}: missing key(s) ['clips']; found {sorted(data)}")
+    try:
+        return layouts.dataset_for_stored_shape(data["clips"].shape)
+    except ValueError as err:
+        raise DataFormatError(f"{path}: {err}") from None
+
+
 def read_raw(path, dataset: str, *, num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Reads and validates a dataset file, returning the stored ``(clips, classes)`` unchanged.
 
     Args:
       path: an ``.npz`` file with keys ``clips`` and ``classes``.
-      dataset: ``hdm05``, ``ntu60`` or ``ntu120`` (selects the stored layout).
+      dataset: a name in ``layouts.DATASETS`` (its codec is the stored layout).
       num_classes: labels must lie in [0, num_classes); defaults to the dataset's class count.
 
     Raises:
@@ -125,13 +124,9 @@ def read_raw(path, dataset: str, *, num_classes: int | None = None) -> tuple[np.
     if missing:
         raise DataFormatError(f"{path}: missing key(s) {missing}; found {sorted(data)}")
     clips, labels = data["clips"], data["classes"]
-    if spec.file_layout == "joint_major":
-        ok = clips.ndim == 3 and clips.shape[2] == layouts.NUM_JOINTS * layouts.NUM_CHANNELS
-    else:
-        ok = clips.ndim == 5 and clips.shape[1] == layouts.NUM_CHANNELS and clips.shape[3] == layouts.NUM_JOINTS
-    if not ok:
+    if not spec.codec.accepts(clips.shape):
         raise DataFormatError(
-            f"{path}: {dataset} clips must have shape {_expected_clip_shape(dataset)}, got {clips.shape}")
+            f"{path}: {dataset} clips must have shape {spec.codec.shape_text(spec.num_persons)}, got {clips.shape}")
     if clips.shape[0] == 0:
         raise DataFormatError(f"{path}: the file holds no samples")
     if not np.issubdtype(clips.dtype, np.floating):
@@ -199,13 +194,12 @@ def write_raw(path, clips: np.ndarray, classes: np.ndarray) -> pathlib.Path:
 def save_dataset_file(path, x: np.ndarray, labels: np.ndarray, dataset: str) -> pathlib.Path:
     """Writes ``(x, labels)`` (common layout) as a ``dataset`` file with keys ``clips``/``classes``, atomically.
 
-    HDM05 clips are stored as float64 like the BEAT files, NTU clips as float32 (upstream does not cast them).
+    Stored in the codec's ``stored_dtype``: HDM05 clips as float64 like the BEAT files, NTU clips as float32
+    (upstream does not cast them).
     """
     spec = layouts.get_dataset(dataset)
     x, labels = np.asarray(x), np.asarray(labels)
     validate_clips(x, f"data for {path}", num_persons=spec.num_persons)
     validate_labels(labels, x.shape[0], spec.num_classes, f"labels for {path}")
-    clips = common_to_clips(x, dataset)
-    if spec.file_layout == "joint_major":
-        clips = clips.astype(np.float64)
+    clips = common_to_clips(x, dataset).astype(spec.codec.stored_dtype, copy=False)
     return write_raw(path, clips, labels)

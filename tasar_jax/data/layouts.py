@@ -1,6 +1,9 @@
-"""Dataset metadata: class counts, persons, joint parents and skeleton edges (pure numpy constants).
+"""Dataset descriptions: class counts, persons, skeletons (joint parents, edges, torso) and stored-file codecs.
 
-Layout letters used throughout the package: N batch, C xyz channel (3), T frames, V joints, M persons.
+A dataset is one ``DatasetSpec`` in ``DATASETS``; what differs between datasets hangs off it (its ``Skeleton`` and
+its ``codec``), so the readers, models, attacks and the command line never branch on a dataset's name. Adding a
+dataset or a file layout is an entry here (``docs/extending.md``). Layout letters used throughout the package:
+N batch, C xyz channel (3), T frames, V joints, M persons.
 Values are the upstream ones (``shared/reference/reference.md`` §1.2 and §2.1).
 """
 
@@ -31,13 +34,88 @@ _NTU_EDGES_1BASED = (
 )
 NTU_EDGES = tuple((i - 1, j - 1) for i, j in _NTU_EDGES_1BASED)
 
-# Graph centre joint of the ST-GCN "spatial" partition per layout.
-GRAPH_CENTERS = {"hdm05": 12, "ntu-rgb+d": 20}
-GRAPH_EDGES = {"hdm05": HDM05_EDGES, "ntu-rgb+d": NTU_EDGES}
-
 # SkateFormer's 24-joint re-indexing (NTU semantics; upstream applies it to HDM05 too, reference.md §7.6).
 SKATEFORMER_JOINTS = (6, 7, 21, 22, 10, 11, 23, 24, 12, 13, 14, 15, 16, 17, 18, 19, 4, 8, 5, 9, 1, 2, 0, 3)
 SKATEFORMER_FRAMES = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class Skeleton:
+    """One joint layout: how its 25 joints connect, and what the graphs, attacks and synthetic body need of it.
+
+    Attributes:
+      name: the graph layout name model configs store (``graph_layout``), e.g. ``hdm05``, ``ntu-rgb+d``.
+      parents: 0-based parent joint of every joint (bone vectors ``x - x[..., parents, :]``; the root is its own).
+      edges: (child, parent) pairs without self loops, the skeleton graph of the graph models.
+      center: the centre joint of ST-GCN's "spatial" partition.
+      torso: the torso joints (SMART/CIASA weight them twice in their L2 term).
+      joint_names: the synthetic body's joint (``tasar_jax.data.kinematics``) stored at each index.
+    """
+
+    name: str
+    parents: tuple[int, ...]
+    edges: tuple[tuple[int, int], ...]
+    center: int
+    torso: tuple[int, ...]
+    joint_names: tuple[str, ...]
+
+
+class JointMajor:
+    """Stored ``clips`` (N, T, V·3): column ``3j + c`` is coordinate c of joint j; one person (HDM05)."""
+
+    name = "joint_major"
+    stored_dtype = np.float64  # as the BEAT HDM05 files
+
+    @staticmethod
+    def shape_text(num_persons: int) -> str:
+        return f"(N, T, {NUM_JOINTS * NUM_CHANNELS})"
+
+    @staticmethod
+    def accepts(shape: tuple[int, ...]) -> bool:
+        return len(shape) == 3 and shape[2] == NUM_JOINTS * NUM_CHANNELS
+
+    @staticmethod
+    def persons(shape: tuple[int, ...]) -> int:
+        return 1
+
+    @staticmethod
+    def to_common(clips: np.ndarray) -> np.ndarray:
+        n, t, _ = clips.shape
+        return clips.reshape(n, t, -1, NUM_CHANNELS, 1).transpose(0, 3, 1, 2, 4)
+
+    @staticmethod
+    def from_common(x: np.ndarray) -> np.ndarray:
+        if x.shape[-1] != 1:
+            raise ValueError(f"the joint-major layout stores one person, got M={x.shape[-1]}")
+        n, c, t, v, _ = x.shape
+        return x[..., 0].transpose(0, 2, 3, 1).reshape(n, t, v * c)
+
+
+class ChannelsFirst:
+    """Stored ``clips`` (N, 3, T, V, M): already the common layout (NTU60, NTU120)."""
+
+    name = "nctvm"
+    stored_dtype = np.float32
+
+    @staticmethod
+    def shape_text(num_persons: int) -> str:
+        return f"(N, 3, T, {NUM_JOINTS}, {num_persons})"
+
+    @staticmethod
+    def accepts(shape: tuple[int, ...]) -> bool:
+        return len(shape) == 5 and shape[1] == NUM_CHANNELS and shape[3] == NUM_JOINTS
+
+    @staticmethod
+    def persons(shape: tuple[int, ...]) -> int:
+        return shape[4]
+
+    @staticmethod
+    def to_common(clips: np.ndarray) -> np.ndarray:
+        return clips
+
+    @staticmethod
+    def from_common(x: np.ndarray) -> np.ndarray:
+        return x
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,30 +123,51 @@ class DatasetSpec:
     """What the loaders and models need to know about one dataset.
 
     Attributes:
-      name: ``hdm05``, ``ntu60`` or ``ntu120``.
+      name: the dataset's name (``hdm05``, ``ntu60``, ``ntu120``).
       num_classes: number of action classes of the real dataset.
       num_persons: M, persons per sample in the on-disk format.
-      parents: 0-based parent joint of every joint (bone vectors ``x - x[..., parents, :]``).
-      graph_layout: skeleton layout name for the graph constructions (``hdm05`` or ``ntu-rgb+d``).
-      file_layout: ``joint_major`` (``clips`` (N, T, 75)) or ``nctvm`` (``clips`` (N, 3, T, 25, M)).
+      skeleton: its joint layout (graph, bones, torso).
+      codec: its stored ``clips`` layout: ``to_common``/``from_common`` convert to and from (N, 3, T, V, M),
+        ``accepts(shape)`` checks a stored shape, ``persons(shape)`` reads M from it, ``shape_text(M)`` describes it,
+        ``stored_dtype`` is what files are written in (``JointMajor``, ``ChannelsFirst``).
+      sensor: ``mocap`` or ``kinect`` (the synthetic data adds Kinect's frame drops and jitter to the latter).
     """
 
     name: str
     num_classes: int
     num_persons: int
-    parents: tuple[int, ...]
-    graph_layout: str
-    file_layout: str
+    skeleton: Skeleton
+    codec: type
+    sensor: str = "mocap"
+
+    @property
+    def parents(self) -> tuple[int, ...]:
+        return self.skeleton.parents
 
     @property
     def parents_array(self) -> np.ndarray:
         return np.asarray(self.parents, dtype=np.int32)
 
+    @property
+    def graph_layout(self) -> str:
+        return self.skeleton.name
+
+
+SKELETONS = {skeleton.name: skeleton for skeleton in (
+    Skeleton("hdm05", HDM05_PARENTS, HDM05_EDGES, center=12, torso=(10, 11, 12, 13, 14), joint_names=(
+        "l_hip", "l_knee", "l_ankle", "l_foot", "l_toes", "r_hip", "r_knee", "r_ankle", "r_foot", "r_toes",
+        "pelvis", "lower_back", "upper_back", "thorax", "head", "l_clavicle", "l_shoulder", "l_elbow", "l_wrist",
+        "l_hand", "r_clavicle", "r_shoulder", "r_elbow", "r_wrist", "r_hand")),
+    Skeleton("ntu-rgb+d", NTU_PARENTS, NTU_EDGES, center=20, torso=(0, 1, 20, 2, 3), joint_names=(
+        "pelvis", "upper_back", "neck", "head", "l_shoulder", "l_elbow", "l_wrist", "l_hand", "r_shoulder",
+        "r_elbow", "r_wrist", "r_hand", "l_hip", "l_knee", "l_ankle", "l_foot", "r_hip", "r_knee", "r_ankle",
+        "r_foot", "thorax", "l_handtip", "l_thumb", "r_handtip", "r_thumb")),
+)}
 
 DATASETS = {
-    "hdm05": DatasetSpec("hdm05", 65, 1, HDM05_PARENTS, "hdm05", "joint_major"),
-    "ntu60": DatasetSpec("ntu60", 60, 2, NTU_PARENTS, "ntu-rgb+d", "nctvm"),
-    "ntu120": DatasetSpec("ntu120", 120, 2, NTU_PARENTS, "ntu-rgb+d", "nctvm"),
+    "hdm05": DatasetSpec("hdm05", 65, 1, SKELETONS["hdm05"], JointMajor),
+    "ntu60": DatasetSpec("ntu60", 60, 2, SKELETONS["ntu-rgb+d"], ChannelsFirst, sensor="kinect"),
+    "ntu120": DatasetSpec("ntu120", 120, 2, SKELETONS["ntu-rgb+d"], ChannelsFirst, sensor="kinect"),
 }
 
 
@@ -78,3 +177,30 @@ def get_dataset(name: str) -> DatasetSpec:
         return DATASETS[name]
     except KeyError:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}") from None
+
+
+def get_skeleton(name: str) -> Skeleton:
+    """Returns skeleton layout ``name`` (a model config's ``graph_layout``); unknown names raise a ValueError."""
+    try:
+        return SKELETONS[name]
+    except KeyError:
+        raise ValueError(f"unknown graph layout {name!r}; valid: {', '.join(SKELETONS)}") from None
+
+
+def skeleton_with_parents(parents) -> Skeleton:
+    """The registered skeleton whose joint parents are ``parents``; a ValueError if none is."""
+    parents = tuple(int(p) for p in parents)
+    for skeleton in SKELETONS.values():
+        if skeleton.parents == parents:
+            return skeleton
+    raise ValueError("unknown skeleton layout: no registered skeleton has these joint parents")
+
+
+def dataset_for_stored_shape(shape: tuple[int, ...]) -> str:
+    """The dataset to read a file whose ``clips`` have ``shape`` as, when none is named: of the datasets whose codec
+    and person count fit the shape, the one with the most classes (so that any of their labels validate)."""
+    fits = [spec for spec in DATASETS.values()
+            if spec.codec.accepts(shape) and spec.codec.persons(shape) == spec.num_persons]
+    if not fits:
+        raise ValueError(f"clips of shape {tuple(shape)} fit no known dataset layout; name the dataset")
+    return max(fits, key=lambda spec: spec.num_classes).name

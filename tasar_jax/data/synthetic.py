@@ -7,8 +7,8 @@ Every sample draws its own subject (bone lengths), speed, time warp, placement i
 idle posture and fidgeting, position drift, viewpoint and sensor noise from
 ``np.random.default_rng([seed, split_id, label, index])``, so a sample never depends on how many others (or
 which other classes) were generated. NTU-format clips also get occasional Kinect artefacts: dropped frames
-(a frame repeats its predecessor) and single-joint glitches. The 25 joints of the NTU or HDM05 order are then
-selected (``layouts.NTU_PARENTS`` / ``layouts.HDM05_PARENTS``).
+(a frame repeats its predecessor) and single-joint glitches. The dataset skeleton's 25 joints are then selected
+in its order (``layouts.Skeleton.joint_names``).
 
 Classes are built so that space *and* time matter: many come in families that share their per-joint temporal
 statistics (time reverses, counts, in-phase vs anti-phase) and differ only in the order of frames, and left /
@@ -37,17 +37,6 @@ _FIDGET_DEG = 1.5  # std of the slow per-joint fidgeting
 _NOISE_M = 0.005  # sensor jitter (metres)
 _CONTACT_M = 0.75  # distance between two persons facing each other, before their own approach
 _DROP_PROB, _GLITCH_PROB = 0.3, 0.2  # per NTU clip: some dropped frames; a single-joint glitch
-
-NTU_ORDER: tuple[str, ...] = (
-    "pelvis", "upper_back", "neck", "head", "l_shoulder", "l_elbow", "l_wrist", "l_hand", "r_shoulder",
-    "r_elbow", "r_wrist", "r_hand", "l_hip", "l_knee", "l_ankle", "l_foot", "r_hip", "r_knee", "r_ankle",
-    "r_foot", "thorax", "l_handtip", "l_thumb", "r_handtip", "r_thumb",
-)
-HDM05_ORDER: tuple[str, ...] = (
-    "l_hip", "l_knee", "l_ankle", "l_foot", "l_toes", "r_hip", "r_knee", "r_ankle", "r_foot", "r_toes",
-    "pelvis", "lower_back", "upper_back", "thorax", "head", "l_clavicle", "l_shoulder", "l_elbow", "l_wrist",
-    "l_hand", "r_clavicle", "r_shoulder", "r_elbow", "r_wrist", "r_hand",
-)
 
 
 def class_names(dataset: str) -> tuple[str, ...]:
@@ -227,7 +216,7 @@ def sample(dataset: str, label: int, rng: np.random.Generator, *, sensor: bool =
     persons = [(w + drift[:, None, :] - origin) @ view.T for w in persons]
     if sensor:
         persons = [w + rng.normal(0.0, _NOISE_M, size=w.shape) for w in persons]
-        if layouts.get_dataset(dataset).graph_layout != "hdm05":
+        if layouts.get_dataset(dataset).sensor == "kinect":
             _kinect_artefacts(rng, persons)
     return {"persons": persons, "angles": angles, "progress": p}
 
@@ -254,7 +243,7 @@ def generate(dataset: str, num_per_class: int, seed: int, split: str = "train",
     spec = layouts.get_dataset(dataset)
     subset = parse_classes(classes, dataset)
     chosen = np.arange(spec.num_classes) if subset is None else np.asarray(subset, dtype=np.int64)
-    order = [kin.INDEX[n] for n in (HDM05_ORDER if spec.graph_layout == "hdm05" else NTU_ORDER)]
+    order = [kin.INDEX[n] for n in spec.skeleton.joint_names]
     k = chosen.size
     x = np.zeros((num_per_class * k, 3, _T, layouts.NUM_JOINTS, spec.num_persons), dtype=np.float32)
     labels = np.tile(chosen, num_per_class)

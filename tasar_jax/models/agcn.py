@@ -109,9 +109,7 @@ def graph_edges(layout: str, hdm05_graph: str = "upstream_shifted") -> tuple[tup
         if hdm05_graph not in HDM05_GRAPHS:
             raise ValueError(f"unknown hdm05_graph {hdm05_graph!r}; valid: {', '.join(HDM05_GRAPHS)}")
         return upstream_shifted_hdm05_edges() if hdm05_graph == "upstream_shifted" else layouts.HDM05_EDGES
-    if layout not in layouts.GRAPH_EDGES:
-        raise ValueError(f"unknown graph layout {layout!r}; valid: {', '.join(layouts.GRAPH_EDGES)}")
-    return layouts.GRAPH_EDGES[layout]
+    return layouts.get_skeleton(layout).edges
 
 
 def spatial_graph(layout: str, hdm05_graph: str = "upstream_shifted") -> np.ndarray:

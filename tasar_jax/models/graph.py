@@ -55,9 +55,8 @@ def stgcn_spatial_graph(layout: str, max_hop: int = 1) -> np.ndarray:
     dist(i, c)``, else to further, where c is the layout's centre joint; each takes ``normalize_digraph`` of the
     hop-≤max_hop adjacency. Reproduces ``classifiers/stgcn/utils/graph.py`` (layouts ``hdm05``, ``ntu-rgb+d``).
     """
-    if layout not in layouts.GRAPH_EDGES:
-        raise ValueError(f"unknown graph layout {layout!r}; valid: {', '.join(layouts.GRAPH_EDGES)}")
-    edges, center = layouts.GRAPH_EDGES[layout], layouts.GRAPH_CENTERS[layout]
+    skeleton = layouts.get_skeleton(layout)
+    edges, center = skeleton.edges, skeleton.center
     num_nodes = layouts.NUM_JOINTS
     dist = hop_distance(num_nodes, edges, max_hop)
     adjacency = (dist <= max_hop).astype(float)

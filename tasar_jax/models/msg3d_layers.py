@@ -25,10 +25,9 @@ from tasar_jax.models.layers import Constant, batch_norm, conv2d, conv_general_d
 
 def binary_adjacency(layout: str) -> np.ndarray:
     """Symmetric 0/1 float32 adjacency (V, V) of the skeleton edges, no self loops (upstream ``A_binary``)."""
-    if layout not in layouts.GRAPH_EDGES:
-        raise ValueError(f"unknown graph layout {layout!r}; valid: {', '.join(layouts.GRAPH_EDGES)}")
+    edges = layouts.get_skeleton(layout).edges
     a = np.zeros((layouts.NUM_JOINTS, layouts.NUM_JOINTS), np.float32)
-    for i, j in layouts.GRAPH_EDGES[layout]:
+    for i, j in edges:
         a[i, j] = a[j, i] = 1.0
     return a
 

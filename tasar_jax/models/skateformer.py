@@ -78,11 +78,11 @@ class Config:
 
     @classmethod
     def for_dataset(cls, dataset: str, **overrides) -> "Config":
-        """Upstream configuration for ``dataset``: NTU 2 persons and (8,12) joint windows, otherwise 1 and (8,6)."""
+        """Upstream configuration for ``dataset``: its persons, and (8,12) joint windows over two persons' 48 points
+        (NTU) or (8,6) over one person's 24 (HDM05)."""
         spec = layouts.get_dataset(dataset)
-        ntu = spec.name.startswith("ntu")
-        values = dict(num_classes=spec.num_classes, num_people=2 if ntu else 1,
-                      partition_sizes=NTU_PARTITIONS if ntu else OTHER_PARTITIONS)
+        values = dict(num_classes=spec.num_classes, num_people=spec.num_persons,
+                      partition_sizes=NTU_PARTITIONS if spec.num_persons == 2 else OTHER_PARTITIONS)
         values.update(overrides)
         return cls(**values)
 

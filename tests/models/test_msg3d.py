@@ -27,7 +27,7 @@ def test_upstream_parameter_counts(dataset, expected):
 def test_binary_adjacency_is_the_symmetric_edge_set(layout):
     a = msg3d_layers.binary_adjacency(layout)
     assert a.dtype == np.float32 and (a == a.T).all() and np.trace(a) == 0
-    assert a.sum() == 2 * len(layouts.GRAPH_EDGES[layout]) == 48
+    assert a.sum() == 2 * len(layouts.get_skeleton(layout).edges) == 48
     i, j = (10, 11) if layout == "hdm05" else (1, 20)  # HDM05 pairs are 0-based, NTU's 1-based (2, 21)
     assert a[i, j] == a[j, i] == 1
 
