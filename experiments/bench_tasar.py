@@ -32,6 +32,7 @@ if __package__ in (None, ""):  # `python experiments/<name>.py` from a checkout:
 
 from experiments import timing  # noqa: E402
 from tasar_jax import models
+from tasar_jax.models import streams
 from tasar_jax.attacks import common, tasar
 from tasar_jax.posterior import heads as H
 
@@ -63,7 +64,7 @@ def build_surrogate(args):
                                                                     {"width": args.width}))
     else:
         model = models.create(args.arch, args.dataset, **({} if args.width is None else {"width": args.width}))
-    return model, *common.surrogate_from_model(model), torch_model
+    return model, *common.surrogate_from_model(model, streams=True), torch_model
 
 
 def torch_device(name: str):
@@ -146,9 +147,9 @@ def main(argv=None):
     key = jax.random.key(0)
     x = 0.3 * jax.random.normal(key, (args.batch, 3, args.frames, 25, m))
     ar = tuple(0.5 * jax.random.uniform(jax.random.fold_in(key, i), x.shape) for i in (1, 2))
-    two_stream = hasattr(model, "stream_logits")
     post = random_posterior(jax.random.fold_in(key, 3), num_classes, args.heads)
-    posterior = (post, random_posterior(jax.random.fold_in(key, 4), num_classes, args.heads)) if two_stream else post
+    posterior = (post,) + tuple(random_posterior(jax.random.fold_in(key, 4), num_classes, args.heads)
+                                for _ in range(streams.num_streams(model) - 1))
     labels = jnp.zeros(args.batch, jnp.int32)
     cfg = tasar.TASARConfig(iterations=args.iterations, samples_per_head=args.samples_per_head)
 

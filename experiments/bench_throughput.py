@@ -46,6 +46,7 @@ if __package__ in (None, ""):  # `python experiments/<name>.py` from a checkout:
 
 from experiments import timing  # noqa: E402
 from tasar_jax import models
+from tasar_jax.models import streams
 from tasar_jax.attacks import base, common, fgsm, tasar
 
 # dense peak FLOP/s (no sparsity) per device-kind substring, from NVIDIA's data sheets
@@ -112,12 +113,14 @@ def attack_programs(name: str, apply_fn, args):
     if name == "tasar":
         cfg = tasar.TASARConfig(iterations=args.iterations, samples_per_head=args.samples_per_head)
 
+        stream_apply = common.PerStream(apply_fn)  # TASAR's heads take per-stream logits: (z,)
+
         def attack(params, posterior, x, labels, ar1, ar2, key):
-            return tasar.tasar_attack(apply_fn, params, posterior, x, labels, key, cfg, ar1=ar1, ar2=ar2).x_adv
+            return tasar.tasar_attack(stream_apply, params, posterior, x, labels, key, cfg, ar1=ar1, ar2=ar2).x_adv
 
         def step(params, posterior, x, labels, ar1, ar2, key):
             indices = jnp.arange(x.shape[0])
-            return tasar.step(cfg, apply_fn, params, posterior, x, labels, (ar1, ar2), key, indices,
+            return tasar.step(cfg, stream_apply, params, posterior, x, labels, (ar1, ar2), key, indices,
                               tasar.init(x), 0)[0].x
         return attack, step
     if name == "ifgsm":
@@ -258,12 +261,12 @@ def run(args, attacks: list[str], batches: list[int], deadline) -> dict:
     from experiments.bench_tasar import random_posterior
 
     model = models.create(args.arch, args.dataset, **({} if args.width is None else {"width": args.width}))
-    if hasattr(model, "stream_logits"):
+    if streams.num_streams(model) != 1:
         raise ValueError(f"{args.arch}: two-stream surrogates are not supported here; use bench_tasar.py")
     apply_fn, params = common.surrogate_from_model(model)
     persons = 1 if args.dataset == "hdm05" else 2
     key = jax.random.key(0)
-    posterior = random_posterior(jax.random.fold_in(key, 3), model.config.num_classes, args.heads)
+    posterior = (random_posterior(jax.random.fold_in(key, 3), model.config.num_classes, args.heads),)
     device_kind = jax.devices()[0].device_kind
     result = {"device": f"{device_kind} ({jax.default_backend()})", "arch": args.arch, "width": args.width,
               "num_parameters": models.num_parameters(model), "input_shape": [None, 3, args.frames, 25, persons],

@@ -32,7 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from tasar_jax.data.formats import atomic_path
-from tasar_jax.posterior.heads import appended_logits, appended_logits_two_stream, sample_heads
+from tasar_jax.models import streams
+from tasar_jax.posterior.heads import appended_model, sample_heads
 
 __all__ = ["LandscapeConfig", "LossSpec", "SurrogateLoss", "PosteriorLoss", "surrogate_loss", "posterior_loss",
            "random_directions", "grid_losses", "slice_1d", "slice_2d", "curvature", "max_increase", "landscape",
@@ -95,21 +96,17 @@ class SurrogateLoss:
 class PosteriorLoss:
     """Expected per-sample CE of single appended models over head draws; params = (surrogate params, draws).
 
-    ``apply_fn`` returns z (N, K), or ``(z_J, z_B)`` with ``two_stream`` (draws are then a (joint, bone) pair)."""
+    ``apply_fn`` returns per-stream logits ``(z,)`` or ``(z_J, z_B)``; draws are the matching per-stream tuple."""
 
     apply_fn: Callable
-    two_stream: bool = False
     bone_head_sees_joint: bool = False
 
     def __call__(self, params, x, labels):
         surrogate_params, draws = params
         z = self.apply_fn(surrogate_params, x)
-        if self.two_stream:
-            one = lambda j, b: _cross_entropy(appended_logits_two_stream(  # noqa: E731
-                j, b, *z, bone_head_sees_joint=self.bone_head_sees_joint), labels)
-            losses = jax.vmap(jax.vmap(one))(*draws)
-        else:
-            losses = jax.vmap(jax.vmap(lambda h: _cross_entropy(appended_logits(h, z), labels)))(draws)
+        one = lambda heads: _cross_entropy(appended_model(  # noqa: E731
+            heads, z, bone_head_sees_joint=self.bone_head_sees_joint), labels)
+        losses = jax.vmap(jax.vmap(one))(draws)
         return jnp.mean(losses, axis=(0, 1))
 
 
@@ -120,16 +117,13 @@ def surrogate_loss(surrogate) -> LossSpec:
 
 def posterior_loss(surrogate, posterior, key, num_samples: int = 20, scale: float = 1.5, *,
                    bone_head_sees_joint: bool = False) -> LossSpec:
-    """TASAR's posterior loss: ``surrogate`` must give stream logits for a (joint, bone) posterior pair
-    (``Surrogate.from_model(model, streams=True)``); ``num_samples`` draws per head (upstream 20), scale 1.5."""
-    two_stream = isinstance(posterior, tuple) and not hasattr(posterior, "heads")
+    """TASAR's posterior loss: ``surrogate`` gives per-stream logits (``Surrogate.from_model(model, streams=True)``)
+    for the per-stream ``posterior`` tuple; ``num_samples`` draws per head (upstream 20), scale 1.5."""
+    posterior = jax.tree.map(jnp.asarray, streams.check_per_stream(posterior, "posterior"))
     sample = jax.jit(sample_heads, static_argnums=2)
-    posterior = jax.tree.map(jnp.asarray, posterior)
-    if two_stream:
-        draws = tuple(sample(k, p, num_samples, scale) for k, p in zip(jax.random.split(key), posterior))
-    else:
-        draws = sample(key, posterior, num_samples, scale)
-    return LossSpec(PosteriorLoss(surrogate.apply_fn, two_stream, bone_head_sees_joint), (surrogate.params, draws))
+    keys = (key,) if len(posterior) == 1 else tuple(jax.random.split(key, len(posterior)))
+    draws = tuple(sample(k, p, num_samples, scale) for k, p in zip(keys, posterior))
+    return LossSpec(PosteriorLoss(surrogate.apply_fn, bone_head_sees_joint), (surrogate.params, draws))
 
 
 @partial(jax.jit, static_argnames=("num", "normalisation"))
@@ -347,8 +341,8 @@ def analyse(model, x, labels, out_prefix, *, x_adv=None, posterior=None, config:
         x_adv = fgsm.IFGSM(surrogate, epsilon=config.epsilon, iterations=attack_iterations)(key_attack, x, labels)
     losses = {"surrogate": surrogate_loss(surrogate)}
     if posterior is not None:
-        streams = base.Surrogate.from_model(model, streams=not hasattr(posterior, "heads"))
-        losses["posterior"] = posterior_loss(streams, posterior, key_draws, num_draws, scale,
+        per_stream = base.Surrogate.from_model(model, streams=True)
+        losses["posterior"] = posterior_loss(per_stream, posterior, key_draws, num_draws, scale,
                                              bone_head_sees_joint=bone_head_sees_joint)
     summaries = {}
     for name, loss in losses.items():

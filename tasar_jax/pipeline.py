@@ -158,11 +158,9 @@ def posttrain(model_dir, data_root, out_path=None, *, config=None, num_heads: in
     x_train, y_train = load_for_model(meta, resolve(data_root, meta["dataset"], train_file))
     x_test, y_test = load_for_model(meta, resolve(data_root, meta["dataset"], test_file))
     z_train, z_test = post.surrogate_logits(model, x_train), post.surrogate_logits(model, x_test)
-    two_stream = isinstance(z_train, tuple)
-    streams_train, streams_test = (z_train, z_test) if two_stream else ((z_train,), (z_test,))
+    count = len(z_train)
     posteriors, head_accuracy, snapshots = [], [], []
-    for i, (zs_train, zs_test) in enumerate(zip(streams_train, streams_test)):
-        key = jax.random.key(seed) if not two_stream else jax.random.fold_in(jax.random.key(seed), i)
+    for key, zs_train, zs_test in zip(streams.stream_keys(jax.random.key(seed), count), z_train, z_test):
         key_heads, key_dual = jax.random.split(key)
         trained = post.bayesian_train(key_heads, zs_train, y_train, zs_test, y_test, config, num_heads=num_heads,
                                       progress=progress)
@@ -172,19 +170,14 @@ def posttrain(model_dir, data_root, out_path=None, *, config=None, num_heads: in
         head_accuracy.append([float(a) for a in trained.best_accuracy])
         snapshots.append(np.asarray(dual.num_snapshots))
     out_path = pathlib.Path(out_path) if out_path is not None else pathlib.Path(model_dir) / "posterior.npz"
-    if two_stream:
-        summed = np.asarray(post.summed_appended_logits_two_stream(posteriors[0].heads, posteriors[1].heads,
-                                                                   *z_test))
-        surrogate_accuracy = training.accuracy(z_test[0] + z_test[1], y_test)
-    else:
-        summed = np.asarray(post.summed_appended_logits(posteriors[0].heads, z_test))
-        surrogate_accuracy = training.accuracy(np.asarray(z_test), y_test)
+    summed = np.asarray(post.summed_appended_logits(tuple(p.heads for p in posteriors), z_test))
     result = {"file": str(out_path), "head_accuracy": [a for accs in head_accuracy for a in accs],
-              "surrogate_accuracy": surrogate_accuracy, "appended_accuracy": training.accuracy(summed, y_test),
-              "snapshots": np.concatenate(snapshots), "streams": ["joint", "bone"] if two_stream else None}
-    post.save_posterior(out_path, tuple(posteriors) if two_stream else posteriors[0], dataset=meta["dataset"],
-                        surrogate_checkpoint=str(model_dir), config=dataclasses.asdict(config), seed=seed,
-                        head_accuracy=head_accuracy if two_stream else head_accuracy[0])
+              "surrogate_accuracy": training.accuracy(np.asarray(streams.summed(z_test)), y_test),
+              "appended_accuracy": training.accuracy(summed, y_test), "snapshots": np.concatenate(snapshots),
+              "streams": list(streams.STREAM_NAMES[count]) if count > 1 else None}
+    post.save_posterior(out_path, tuple(posteriors), dataset=meta["dataset"], surrogate_checkpoint=str(model_dir),
+                        config=dataclasses.asdict(config), seed=seed,
+                        head_accuracy=head_accuracy if count > 1 else head_accuracy[0])
     return result
 
 
@@ -288,22 +281,21 @@ def _tasar_inputs(model, meta, model_dir, x, data_path, posterior_path, motion_p
     """TASAR's constructor arguments (per-stream surrogate, posterior) and per-sample motion extras."""
     from tasar_jax import motion
     from tasar_jax.attacks import base
-    from tasar_jax.posterior import Posterior, load_posterior
+    from tasar_jax.posterior import load_posterior
 
     posterior_path = posterior_path or pathlib.Path(model_dir) / "posterior.npz"
     posterior, posterior_meta = load_posterior(posterior_path)
-    first = posterior if isinstance(posterior, Posterior) else posterior[0]
-    _check_same_task(meta, f"posterior {posterior_path}", posterior_meta.get("dataset"), first.heads.b2.shape[-1])
-    two_stream = not isinstance(posterior, Posterior)
-    if two_stream != isinstance(model, streams.TwoStream):
-        raise ValueError(f"{posterior_path} is a {'two' if two_stream else 'single'}-stream "
+    _check_same_task(meta, f"posterior {posterior_path}", posterior_meta.get("dataset"),
+                     posterior[0].heads.b2.shape[-1])
+    if len(posterior) != streams.num_streams(model):
+        raise ValueError(f"{posterior_path} is a {'two' if len(posterior) == 2 else 'single'}-stream "
                          f"posterior but {model_dir} is a {meta['architecture']} surrogate")
     extras = None
     if temporal:
         cache = pathlib.Path(motion_path) if motion_path else motion.default_cache_path(data_path)
         ar1, ar2 = motion.cached_motion(x, cache, progress=progress)
         extras = {"ar1": ar1, "ar2": ar2}
-    return (base.Surrogate.from_model(model, streams=two_stream), posterior), extras
+    return (base.Surrogate.from_model(model, streams=True), posterior), extras
 
 
 def beat(model_dir, data_root, out_path=None, *, config=None, num_heads: int = 5, train_file: str = TRAIN_FILE,

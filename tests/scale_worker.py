@@ -49,10 +49,11 @@ def main(argv=None):
     surrogate = base.Surrogate.from_model(model)
     labels = np.arange(n, dtype=np.int32) % num_classes
     mean = posttrain.init_heads(jax.random.key(1), 2, num_classes)
-    posterior = heads.Posterior(mean, mean, jax.tree.map(lambda a: a**2 + 1e-3, mean))
+    posterior = (heads.Posterior(mean, mean, jax.tree.map(lambda a: a**2 + 1e-3, mean)),)  # one stream
+    per_stream = base.Surrogate.from_model(model, streams=True)  # TASAR's heads take per-stream logits
     ar = {f"ar{i}": 0.3 * np.asarray(jax.random.uniform(jax.random.key(i + 5), x.shape), np.float32) for i in (1, 2)}
     attacks = {"dim": (registry.constructor("dim")(surrogate, iterations=3), None),
-               "tasar": (registry.constructor("tasar")(surrogate, posterior, iterations=3, samples_per_head=2), ar)}
+               "tasar": (registry.constructor("tasar")(per_stream, posterior, iterations=3, samples_per_head=2), ar)}
     meshes = {"": scale.data_mesh()}
     if args.also_one_device:
         meshes["one_"] = scale.data_mesh(jax.devices()[:1])

@@ -122,7 +122,7 @@ def test_posttrain_writes_a_posterior(workdir, capsys):
     assert run("posttrain", "--model", workdir / "ck", "--data", workdir / "data", "--epochs", 2,
                "--swa-n", 4, "--heads", 2, "--out", workdir / "posterior.npz") == 0
     assert "appended heads" in capsys.readouterr().out
-    posterior, meta = load_posterior(workdir / "posterior.npz")
+    (posterior,), meta = load_posterior(workdir / "posterior.npz")
     assert posterior.heads.w1.shape == (2, 65, 65) and meta["dataset"] == "hdm05" and meta["num_heads"] == 2
     assert np.isfinite(posterior.sqmean.w1).all()
 
@@ -190,7 +190,7 @@ def test_import_upstream_posterior_folders(upstream, tmp_path, capsys):
             (tmp_path / stream / "Dual_Bayesian" / f"multi_swag_ep_{i}.pt").write_bytes(
                 (upstream / "multi_swag_ep_0.pt").read_bytes())
     assert run("import-posterior", tmp_path / "joint", "--heads", 2, "--out", tmp_path / "p1.npz") == 0
-    single, _ = load_posterior(tmp_path / "p1.npz")
+    (single,), _ = load_posterior(tmp_path / "p1.npz")
     assert single.heads.w1.shape == (2, 65, 65)
     assert run("import-posterior", tmp_path / "joint", tmp_path / "bone", "--heads", 2,
                "--out", tmp_path / "p2.npz") == 0
@@ -213,7 +213,7 @@ def test_defences_and_landscape_commands(workdir, tmp_path, capsys):
     assert meta["defence"] == "trades" and meta["robust_accuracy"] is not None
     assert run("beat", "--model", tmp_path / "tr", "--data", workdir / "data", "--heads", 2, "--epochs", 1,
                "--sgld-steps", 1) == 0
-    heads, beat_meta = load_posterior(tmp_path / "tr" / "beat.npz")
+    (heads,), beat_meta = load_posterior(tmp_path / "tr" / "beat.npz")
     assert heads.heads.w1.shape[0] == 2 and beat_meta["defence"] == "beat"
     assert run("landscape", "--model", tmp_path / "tr", "--data", workdir / "data" / "hdm05" / "classTest.npz",
                "--out", tmp_path / "ls", "--num-samples", 2, "--points", 5, "--directions", 2, "--pgd-steps", 2,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tasar_jax import landscape as ls
-from tasar_jax.attacks import base
+from tasar_jax.attacks import base, common
 from tasar_jax.posterior import HeadParams, Posterior, appended_logits
 
 SHAPE = (2, 3, 4, 25, 1)  # N = 2 samples of T = 4 frames
@@ -111,8 +111,9 @@ def test_landscape_shapes_and_outputs(surrogate, tmp_path):
 def test_posterior_loss_is_the_mean_ce_of_single_appended_models(surrogate):
     rng = np.random.default_rng(6)
     heads = HeadParams(*(rng.uniform(-0.5, 0.5, s).astype(np.float32) for s in ((3, 4, 4), (3, 4)) * 2))
-    degenerate = Posterior(heads, heads, HeadParams(*(h * h for h in heads)))  # zero variance: draws = the heads
-    loss = ls.posterior_loss(surrogate, degenerate, jax.random.key(7), num_samples=2)
+    degenerate = (Posterior(heads, heads, HeadParams(*(h * h for h in heads))),)  # zero variance: draws = heads
+    per_stream = base.Surrogate(common.PerStream(surrogate.apply_fn), surrogate.params)
+    loss = ls.posterior_loss(per_stream, degenerate, jax.random.key(7), num_samples=2)
     x, labels = _x(), jnp.asarray([1, 2], jnp.int32)
     z = surrogate.apply_fn(surrogate.params, x)
     per_head = [ls._cross_entropy(appended_logits(jax.tree.map(lambda a: a[k], heads), z), labels) for k in range(3)]
@@ -135,7 +136,7 @@ def test_analyse_checkpoint_writes_surrogate_and_posterior_files(tmp_path):
                                                                         np.zeros(3, bool)))
     rng, k = np.random.default_rng(0), len(synthetic.class_names("hdm05"))
     heads = HeadParams(*(rng.uniform(-0.2, 0.2, s).astype(np.float32) for s in ((2, k, k), (2, k)) * 2))
-    save_posterior(tmp_path / "posterior.npz", Posterior(heads, heads, HeadParams(*(h * h + 1e-4 for h in heads))))
+    save_posterior(tmp_path / "posterior.npz", (Posterior(heads, heads, HeadParams(*(h * h + 1e-4 for h in heads))),))
     config = ls.LandscapeConfig(points=3, num_directions=2, pgd_steps=1)
     out = ls.analyse_checkpoint(tmp_path / "ck", tmp_path / "adv.npz", tmp_path / "out", num_samples=2,
                                 posterior_path=tmp_path / "posterior.npz", config=config, num_draws=2)

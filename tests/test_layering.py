@@ -112,3 +112,50 @@ def test_the_wheel_ships_what_the_demo_reads(tmp_path):
     assert sources <= names, f"pyproject.toml's package list misses {sorted(sources - names)[:5]}"
     tops = {name.split("/")[0] for name in names if not name.startswith("tasar_jax-")}  # minus the dist-info
     assert tops == {"tasar_jax"}, f"the wheel installs top-level {sorted(tops)}; only tasar_jax may be one"
+
+
+STREAM_MODULE = "tasar_jax/models/streams.py"
+PROBED_TYPES = {"TwoStream", "Posterior", "HeadParams"}
+PROBED_ATTRIBUTES = {"stream_logits", "heads"}
+
+
+def _stream_probes(path: pathlib.Path):
+    """``hasattr(m, "stream_logits")``, ``isinstance(p, Posterior)``, ``m.stream_logits(x)``: telling a single model
+    from a two-stream ensemble (or a posterior from a pair) by looking at it."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id == "hasattr" and len(node.args) == 2 \
+                and isinstance(node.args[1], ast.Constant) and node.args[1].value in PROBED_ATTRIBUTES:
+            yield node.lineno, f"hasattr(…, {node.args[1].value!r})"
+        elif isinstance(func, ast.Name) and func.id == "isinstance" and len(node.args) == 2:
+            names = {n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(node.args[1])
+                     if isinstance(n, (ast.Name, ast.Attribute))}
+            if names & PROBED_TYPES:
+                yield node.lineno, f"isinstance(…, {sorted(names & PROBED_TYPES)})"
+        elif isinstance(func, ast.Attribute) and func.attr == "stream_logits" and not (
+                isinstance(func.value, ast.Name) and func.value.id in ("self", "streams")):
+            yield node.lineno, "….stream_logits(…)"
+
+
+def test_streams_are_told_apart_in_one_module():
+    """Per-stream values are tuples (length 1 or 2); only ``models/streams.py`` looks at a model to tell which."""
+    found = [f"{path.relative_to(ROOT).as_posix()}:{line} {what}"
+             for path in _python_files("tasar_jax", "experiments") if path.relative_to(ROOT).as_posix() != STREAM_MODULE
+             for line, what in _stream_probes(path)]
+    assert not found, "use tasar_jax.models.streams (num_streams, stream_logits, check_per_stream):\n" + "\n".join(found)
+
+
+def test_the_stream_probe_check_finds_probes(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("a = hasattr(m, 'stream_logits')\nb = isinstance(p, H.Posterior)\nc = model.stream_logits(x)\n"
+                     "d = streams.stream_logits(model, x)\ne = isinstance(v, (list, tuple))\n")
+    assert [line for line, _ in _stream_probes(probe)] == [1, 2, 3]
+
+
+def test_one_bone_lengths():
+    defined = [f"{path.relative_to(ROOT).as_posix()}:{node.lineno}" for path in _python_files("tasar_jax")
+               for node in ast.walk(ast.parse(path.read_text()))
+               if isinstance(node, ast.FunctionDef) and node.name.lstrip("_") == "bone_lengths"]
+    assert len(defined) == 1 and defined[0].startswith("tasar_jax/models/streams.py:"), defined

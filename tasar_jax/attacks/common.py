@@ -1,13 +1,14 @@
 """Building blocks shared by the attacks: direction normalisation, ε-ball projection, fool bookkeeping,
 surrogates as pure functions, pass counting, and the adversarial-set npz format.
 
-Attacks see the surrogate as a pure ``apply_fn(params, x)`` returning logits ``z`` (N, K) — or ``(z_J, z_B)`` for a
-two-stream ensemble — so that one ``jax.vjp`` per iteration serves every loss that depends on x only through z
-(reference.md §8).
+Attacks see the surrogate as a pure ``apply_fn(params, x)`` returning logits ``z`` (N, K) — or the per-stream tuple
+``(z,)`` / ``(z_J, z_B)`` that TASAR's heads need — so that one ``jax.vjp`` per iteration serves every loss that
+depends on x only through z (reference.md §8).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 from typing import Callable, NamedTuple
 
@@ -17,6 +18,7 @@ import numpy as np
 from flax import nnx
 
 from tasar_jax.data.formats import DataFormatError, atomic_path
+from tasar_jax.models.streams import stream_logits
 
 # keeps a zero direction at zero instead of 0/0 = NaN; far below any float32 gradient scale that matters
 TINY = 1e-30
@@ -47,20 +49,28 @@ def group_all(flags, group_size: int | None):
     return per_group[ids].astype(bool)
 
 
-def surrogate_from_model(model: nnx.Module, *, streams: bool | None = None):
-    """A frozen, eval-mode NNX model as ``(apply_fn, params)``; two-stream ensembles return ``(z_J, z_B)``.
-
-    ``streams=None`` picks the per-stream logits whenever the model has ``stream_logits``.
-    """
+def surrogate_from_model(model: nnx.Module, *, streams: bool = False):
+    """A frozen, eval-mode NNX model as ``(apply_fn, params)``: the logits (N, K) (a two-stream ensemble's summed
+    logits), or with ``streams`` always the per-stream tuple (``models.streams.stream_logits``)."""
     model.eval()
     graph, state = nnx.split(model)
-    use_streams = hasattr(model, "stream_logits") if streams is None else streams
 
     def apply_fn(params, x):
         module = nnx.merge(graph, params)
-        return module.stream_logits(x) if use_streams else module(x)
+        return stream_logits(module, x) if streams else module(x)
 
     return apply_fn, state
+
+
+@dataclasses.dataclass(frozen=True)
+class PerStream:
+    """A single model's ``apply_fn`` returning its logits as the one-entry per-stream tuple ``(z,)`` TASAR's heads
+    take (hashable: equal wrappers of one function share a compiled program)."""
+
+    apply_fn: Callable
+
+    def __call__(self, params, x):
+        return (self.apply_fn(params, x),)
 
 
 class PassCounter:

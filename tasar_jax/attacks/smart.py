@@ -44,6 +44,7 @@ import optax
 
 from tasar_jax.attacks import base, common
 from tasar_jax.data import layouts
+from tasar_jax.models import streams
 
 NORM_GUARD = 1e-18  # upstream's ‖·‖ + 1e-18
 BONE_GUARD = 1e-8  # upstream adds it to every bone-vector component
@@ -53,12 +54,6 @@ UPSTREAM_TORSO = (10, 11, 12, 13, 14)
 def joint_weights(num_joints: int, torso: tuple[int, ...], base_weight=0.02, torso_weight=0.04) -> jax.Array:
     """Per-joint weights of the L2 term: ``base_weight`` everywhere, ``torso_weight`` on ``torso``."""
     return jnp.full((num_joints,), base_weight, jnp.float32).at[jnp.asarray(torso)].set(torso_weight)
-
-
-def bone_lengths(x, parents):
-    """``‖x_j − x_parent(j) + 1e-8‖`` over xyz: (N, C, T, V, M) → (N, T, V, M)."""
-    bones = x - x[:, :, :, jnp.asarray(parents), :] + BONE_GUARD
-    return jnp.sqrt(jnp.sum(jnp.square(bones), axis=1))
 
 
 def perceptual_loss(x, x0, parents, weights, *, dt=1 / 30, bone_weight=0.7, recon_weight=0.4):
@@ -71,7 +66,7 @@ def perceptual_loss(x, x0, parents, weights, *, dt=1 / 30, bone_weight=0.7, reco
 
     acc = jnp.sum(jnp.square(accel(x - x0)), axis=(1, 2, 3, 4))  # linear: exactly 0 at x = x0
     # one call on both batches: identical inputs give identical lengths under any compilation (exactly 0 at x0)
-    lengths = bone_lengths(jnp.concatenate([x, x0]), parents)
+    lengths = streams.bone_lengths(jnp.concatenate([x, x0]), parents, offset=BONE_GUARD)
     bone = jnp.sum(jnp.square(lengths[:x.shape[0]] - lengths[x.shape[0]:]), axis=(1, 2, 3))
     return bone_weight * bone + (1 - bone_weight) * ((1 - recon_weight) * l2 + recon_weight * acc)
 

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from tasar_jax.attacks import base, common
+from tasar_jax.models import streams
 from tasar_jax.posterior import heads as H
 
 
@@ -111,25 +112,21 @@ def _cross_entropy(logits, label):
 
 
 def _one_model(cfg: TASARConfig, theta, z):
-    """One appended model (a head draw) on one sample's base logits z (K,) or (z_J, z_B)."""
-    if isinstance(z, tuple):
-        return H.appended_logits_two_stream(theta[0], theta[1], z[0], z[1],
-                                            bone_head_sees_joint=cfg.bone_head_sees_joint)
-    return H.appended_logits(theta, z)
-
-
-def _two_stream(posterior) -> bool:
-    return not isinstance(posterior, H.Posterior)
+    """One appended model (a head draw per stream) on one sample's per-stream base logits z ((K,), ...)."""
+    return H.appended_model(theta, z, bone_head_sees_joint=cfg.bone_head_sees_joint)
 
 
 def _heads(posterior):
-    return tuple(p.heads for p in posterior) if _two_stream(posterior) else posterior.heads
+    return tuple(p.heads for p in posterior)
 
 
 def ablated(posterior, cfg: TASARConfig):
-    """The posterior the attack uses under ``cfg``'s ablation switches (``num_heads``, ``dual_posterior``)."""
-    if _two_stream(posterior):
-        return tuple(ablated(p, cfg) for p in posterior)
+    """The per-stream posterior the attack uses under ``cfg``'s ablation switches (``num_heads``,
+    ``dual_posterior``)."""
+    return tuple(_ablated(p, cfg) for p in streams.check_per_stream(posterior, "posterior"))
+
+
+def _ablated(posterior: H.Posterior, cfg: TASARConfig) -> H.Posterior:
     available = jax.tree.leaves(posterior.heads)[0].shape[0]
     if cfg.num_heads is not None:
         if not 1 <= cfg.num_heads <= available:
@@ -141,17 +138,15 @@ def ablated(posterior, cfg: TASARConfig):
 
 
 def _num_heads(posterior) -> int:
-    return jax.tree.leaves(_heads(posterior))[0].shape[0]
+    return jax.tree.leaves(posterior[0].heads)[0].shape[0]
 
 
 def _draw(cfg: TASARConfig, key, posterior):
-    """S draws of every head, leaves (S·K, ...); two-stream posteriors are (joint, bone) pairs."""
+    """S draws of every head per stream, leaves (S·K, ...) (stream keys: ``streams.stream_keys``)."""
     def one(k, p):
         draws = H.sample_heads(k, p, cfg.samples_per_head, scale=cfg.scale, beta=cfg.beta)
         return jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), draws)
-    if _two_stream(posterior):
-        return tuple(one(jax.random.fold_in(key, i), p) for i, p in enumerate(posterior))
-    return one(key, posterior)
+    return tuple(one(k, p) for k, p in zip(streams.stream_keys(key, len(posterior)), posterior))
 
 
 def _sample_losses(cfg: TASARConfig, stacked_heads, draws, z_b, y_b):
@@ -163,7 +158,7 @@ def _sample_losses(cfg: TASARConfig, stacked_heads, draws, z_b, y_b):
 
 
 def _cotangents(cfg: TASARConfig, posterior, z, labels, draws):
-    """Stacked cotangents (2, B, K) [or pairs for two streams]: u_ens and u_post, plus the surrogate logits."""
+    """Per-stream stacked cotangents (2, B, K): u_ens and u_post, plus the surrogate logits."""
     draw_axis = None if cfg.shared_draws else 0
 
     def objectives(z):
@@ -261,10 +256,10 @@ def tasar_attack(apply_fn: Callable, params: Any, posterior, x, labels, key, con
     """Attacks the batch ``x`` (N, 3, T, V, M) with labels (true classes, or targets if ``config.targeted``).
 
     Args:
-      apply_fn, params: the frozen surrogate as a pure function (``common.surrogate_from_model``): logits (N, K),
-        or ``(z_J, z_B)`` for a two-stream ensemble.
-      posterior: ``heads.Posterior`` (stacked bayesianTrain heads + SWAG moments); a ``(joint, bone)`` pair of them
-        for a two-stream surrogate.
+      apply_fn, params: the frozen surrogate as a pure function returning per-stream logits
+        (``Surrogate.from_model(model, streams=True)``): ``(z,)``, or ``(z_J, z_B)`` for a two-stream ensemble.
+      posterior: the per-stream tuple of ``heads.Posterior`` (stacked bayesianTrain heads + SWAG moments):
+        ``(posterior,)``, or ``(joint, bone)`` for a two-stream surrogate.
       key: PRNG key; iteration t draws from ``fold_in(key, t)`` (shared) or ``fold_in(fold_in(key, t), indices[i])``.
       ar1, ar2: motion coefficients (N, 3, T, V, M) or (N, 3, T, V); needed when ``config.temporal``.
       indices: global sample indices (default ``arange(N)``) so that draws do not depend on the batching.
@@ -283,13 +278,13 @@ def tasar_attack(apply_fn: Callable, params: Any, posterior, x, labels, key, con
 
 
 class TASAR(base.Attack):
-    """TASAR bound to a surrogate (base logits, or ``(z_J, z_B)`` from ``Surrogate.from_model(m, streams=True)``)
-    and its appended-head posterior, with the shared attack interface; the motion coefficients travel as
+    """TASAR bound to a surrogate giving per-stream logits (``Surrogate.from_model(m, streams=True)``) and its
+    per-stream appended-head posterior, with the shared attack interface; the motion coefficients travel as
     per-sample ``extras={"ar1": ..., "ar2": ...}``. Keyword arguments are ``TASARConfig`` fields (or aliases)."""
 
     def __init__(self, surrogate: base.Surrogate, posterior, **config):
         super().__init__(surrogate, None)
-        self.posterior = posterior
+        self.posterior = streams.check_per_stream(posterior, "posterior")
         self._config = TASARConfig(**base.canonical_kwargs(config))
 
     @property

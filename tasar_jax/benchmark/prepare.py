@@ -116,7 +116,7 @@ def _defended_accuracy(model_dir, heads_file, root, cfg: BenchmarkConfig) -> dic
 
     model, meta = checkpoints.load(model_dir)
     x, y = pipeline.load_for_model(meta, pipeline.resolve(root, cfg.dataset, cfg.data.test_file))
-    defended = DefendedModel(model, load_posterior(heads_file)[0].heads)
+    defended = DefendedModel(model, load_posterior(heads_file)[0][0].heads)
     return {"accuracy": float(np.mean(np.argmax(training.predict(defended, x), axis=-1) == y))}
 
 

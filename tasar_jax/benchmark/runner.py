@@ -47,7 +47,7 @@ class _Models:
                 from tasar_jax.defences import DefendedModel
                 from tasar_jax.posterior import load_posterior
 
-                model = DefendedModel(model, load_posterior(self.records[name]["beat"])[0].heads)
+                model = DefendedModel(model, load_posterior(self.records[name]["beat"])[0][0].heads)
             self.cache[name] = model
         return self.cache[name]
 
@@ -82,8 +82,8 @@ def build_attack(cfg: BenchmarkConfig, attack: AttackSpec, surrogate: str, model
     if needs == "posterior":
         from tasar_jax.posterior import load_posterior
 
-        model = models.model(surrogate)  # two-stream ensembles attack through their per-stream logits
-        atk = ctor(base.Surrogate.from_model(model, streams=hasattr(model, "stream_logits")),
+        model = models.model(surrogate)  # TASAR's heads take per-stream logits: (z,) or (z_J, z_B)
+        atk = ctor(base.Surrogate.from_model(model, streams=True),
                    load_posterior(prep["posterior"]["file"])[0], **hyper)
         if "motion" not in prep:
             return atk, None

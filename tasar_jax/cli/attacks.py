@@ -32,7 +32,7 @@ def _import_posterior(args) -> None:
 
     folders = [args.folder] + ([args.bone_folder] if args.bone_folder else [])
     posteriors = tuple(posterior_io.read_upstream_posterior(f, args.heads, swag=not args.no_swag) for f in folders)
-    save_posterior(args.out, posteriors if len(posteriors) == 2 else posteriors[0], dataset=args.dataset,
+    save_posterior(args.out, posteriors, dataset=args.dataset,
                    source=[str(f) for f in folders], swag=not args.no_swag)
     kind = "two-stream " if len(posteriors) == 2 else ""
     console.print(f"{kind}posterior with {args.heads} heads from {', '.join(map(str, folders))} → {args.out}")

@@ -48,8 +48,10 @@ from tasar_jax.models import streams
 from tasar_jax.posterior import io, posttrain, sgadahmc
 from tasar_jax.posterior.heads import HeadParams, Posterior, appended_logits, summed_appended_logits
 
-__all__ = ["BEATConfig", "BEATResult", "bone_lengths", "motion_loss", "energy", "sgld", "head_loss", "beat_train",
+__all__ = ["BEATConfig", "BEATResult", "motion_loss", "energy", "sgld", "head_loss", "beat_train",
            "defended_surrogate", "save_heads"]
+
+LENGTH_FLOOR = 1e-10  # upstream adds it under the square root of every bone length
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,14 +90,9 @@ class BEATResult(NamedTuple):
     history: list  # one record per (epoch, head): losses and test accuracy
 
 
-def bone_lengths(x, parents):
-    """``sqrt(Σ_xyz (x_j − x_parent)² + 1e-10)`` of x (N, 3, T, V, M): (N, T, V, M)."""
-    return jnp.sqrt(jnp.sum(jnp.square(streams.bone_vectors(x, parents)), axis=1) + 1e-10)
-
-
 def motion_loss(x, x_tilde, reference_lengths, parents, order: int = 3):
     """``L_m``: MSE of x̃'s bone lengths to the reference + Σ_{k=1..order} MSE of k-th temporal differences."""
-    loss = jnp.mean(jnp.square(bone_lengths(x_tilde, parents) - reference_lengths))
+    loss = jnp.mean(jnp.square(streams.bone_lengths(x_tilde, parents, floor=LENGTH_FLOOR) - reference_lengths))
     for _ in range(order):
         x, x_tilde = jnp.diff(x, axis=2), jnp.diff(x_tilde, axis=2)
         loss = loss + jnp.mean(jnp.square(x - x_tilde))
@@ -142,10 +139,11 @@ def _step(states, i, key, x, labels, base_params, apply_fn, cfg: BEATConfig, par
 
     def sampling_logits(v):
         z = apply_fn(base_params, v)
-        return summed_appended_logits(heads_all, z) if cfg.reference_quirks else appended_logits(_pick(heads_all, i), z)
+        return (summed_appended_logits((heads_all,), (z,)) if cfg.reference_quirks
+                else appended_logits(_pick(heads_all, i), z))
 
     key_s0, key_s, key_t0, key_t, key_h = jax.random.split(key, 5)
-    reference = bone_lengths(x, parents)
+    reference = streams.bone_lengths(x, parents, floor=LENGTH_FLOOR)
     lse = lambda v: jnp.sum(jax.nn.logsumexp(sampling_logits(v), axis=-1))  # noqa: E731
     x_samples = sgld(key_s, jax.random.uniform(key_s0, x.shape, x.dtype, -1.0, 1.0), jax.grad(lse), cfg.sgld_steps,
                      cfg.sgld_lr, cfg.sgld_std)
@@ -182,13 +180,13 @@ def beat_train(model, train_data, test_data, config: BEATConfig = BEATConfig(), 
     Returns:
       ``BEATResult`` with the best heads, their accuracies, the last positions and per-(epoch, head) records.
     """
-    if hasattr(model, "stream_logits"):
+    if streams.num_streams(model) != 1:
         raise ValueError("BEAT needs a single-stream base; post-train the joint and bone streams separately")
     cfg = config
     x_train, y_train = np.asarray(train_data[0], np.float32), np.asarray(train_data[1], np.int32)
     x_test, y_test = np.asarray(test_data[0], np.float32), np.asarray(test_data[1], np.int32)
     apply_fn, base_params = common.surrogate_from_model(model, streams=False)
-    z_test = jnp.asarray(posttrain.surrogate_logits(model, x_test))
+    (z_test,) = (jnp.asarray(z) for z in posttrain.surrogate_logits(model, x_test))
     key = jax.random.key(cfg.seed)
     if heads is None:
         heads = posttrain.init_heads(jax.random.fold_in(key, 0x68656164), num_heads, z_test.shape[-1])
@@ -234,7 +232,7 @@ class DefendedModel(nnx.Module):
 
     def __call__(self, x, rng_key=None):
         heads = HeadParams(self.w1.value, self.b1.value, self.w2.value, self.b2.value)
-        return summed_appended_logits(heads, self.base_model(x))
+        return summed_appended_logits((heads,), (self.base_model(x),))
 
 
 def defended_surrogate(model, heads: HeadParams) -> base.Surrogate:
@@ -251,11 +249,11 @@ class _SummedHeads:
 
     def __call__(self, params, x):
         base_params, heads = params
-        return summed_appended_logits(heads, self.base_apply(base_params, x))
+        return summed_appended_logits((heads,), (self.base_apply(base_params, x),))
 
 
 def save_heads(path, heads: HeadParams, **metadata):
     """Writes BEAT heads in the posterior npz format (``mean = heads``, ``sqmean = heads²``: zero variance)."""
     heads = jax.tree.map(np.asarray, heads)
     posterior = Posterior(heads, heads, jax.tree.map(np.square, heads))
-    return io.save_posterior(path, posterior, defence="beat", **metadata)
+    return io.save_posterior(path, (posterior,), defence="beat", **metadata)

@@ -17,6 +17,7 @@ import numpy as np
 from flax import nnx
 
 from tasar_jax.data import layouts
+from tasar_jax.models.streams import bone_lengths
 
 
 class Predictor:
@@ -100,12 +101,6 @@ def evaluate_model(model, x: np.ndarray, x_adv: np.ndarray, true_labels: np.ndar
                             per_sample=per_sample)
 
 
-def bone_lengths(x: np.ndarray, parents) -> np.ndarray:
-    """Bone lengths (N, T, V, M) of clips x (N, 3, T, V, M): ‖x_v − x_parent(v)‖ (the root's bone is 0)."""
-    x = np.asarray(x, np.float64)
-    return np.linalg.norm(x - x[:, :, :, np.asarray(parents)], axis=1)
-
-
 def acceleration(x: np.ndarray) -> np.ndarray:
     """Second temporal difference (N, 3, T−2, V, M) of clips x (N, 3, T, V, M)."""
     x = np.asarray(x, np.float64)
@@ -122,7 +117,7 @@ def perturbation_stats(x: np.ndarray, x_adv: np.ndarray, dataset: str) -> dict:
     x, x_adv = np.asarray(x, np.float64), np.asarray(x_adv, np.float64)
     delta = (x_adv - x).reshape(x.shape[0], -1)
     parents = layouts.get_dataset(dataset).parents_array
-    bones, bones_adv = bone_lengths(x, parents), bone_lengths(x_adv, parents)
+    bones, bones_adv = (bone_lengths(np.asarray(a, np.float64), parents) for a in (x, x_adv))
     present = bones > 0  # the root (its own parent) and absent second persons have no bone
     bone_change = np.abs(bones_adv - bones)[present]
     accel = np.abs(acceleration(x_adv) - acceleration(x))

@@ -3,20 +3,38 @@
 A bone stream sees bone vectors ``x − x[:, :, :, parents, :]`` (the root is its own parent, so its bone is zero);
 the transform lives inside the model so that every model consumes the common joint-position input and input
 gradients are always with respect to joint positions (reference.md §2.5, §2.6).
+
+Streams are a type: per-stream values (a surrogate's logits for TASAR, a posterior, head parameters) are always a
+tuple with one entry per stream — length 1 for a single model, 2 (joint, bone) for a ``TwoStream`` ensemble.
+This module is the one place that tells the two kinds of model apart (``num_streams``, ``stream_logits``); the
+rest of the package only looks at the length of a tuple.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 STREAMS = ("joint", "bone")
+STREAM_NAMES = {1: ("joint",), 2: STREAMS}  # the names of the entries of a per-stream tuple, by its length
 
 
 def bone_vectors(x, parents):
     """x (N, C, T, V, M) joint positions → bone vectors ``x − x[..., parents, :]`` of the same shape."""
     return x - x[:, :, :, jnp.asarray(parents), :]
+
+
+def bone_lengths(x, parents, *, offset: float = 0.0, floor: float = 0.0):
+    """Bone lengths ``sqrt(Σ_xyz (x_j − x_parent(j) + offset)² + floor)`` of clips (N, 3, T, V, M) → (N, T, V, M).
+
+    The one definition for numpy (evaluated in x's dtype, e.g. the float64 metrics) and JAX arrays (attacks,
+    defences); ``offset`` and ``floor`` are the guards the upstream losses add (SMART ``offset=1e-8``, BEAT
+    ``floor=1e-10``), zero for the plain Euclidean length (the root's bone is 0)."""
+    xp = np if isinstance(x, np.ndarray) else jnp
+    bones = x - x[:, :, :, xp.asarray(parents), :] + offset
+    return xp.sqrt(xp.sum(xp.square(bones), axis=1) + floor)
 
 
 def stream_input(x, stream: str, parents):
@@ -51,3 +69,34 @@ class TwoStream(nnx.Module):
     def __call__(self, x, rng_key=None):
         z_joint, z_bone = self.stream_logits(x, rng_key)
         return z_joint + z_bone
+
+
+def num_streams(model) -> int:
+    """1 for a single model, 2 for a ``TwoStream`` ensemble (the length of its per-stream tuples)."""
+    return 2 if isinstance(model, TwoStream) else 1
+
+
+def stream_logits(model, x) -> tuple:
+    """Per-stream logits of any model: ``(z,)`` or, for a ``TwoStream``, ``(z_J, z_B)``; each (N, K)."""
+    return model.stream_logits(x) if isinstance(model, TwoStream) else (model(x),)
+
+
+def summed(per_stream):
+    """The sum of a per-stream tuple, left to right (``z_J + z_B``, as ``TwoStream.__call__``; ``z`` for one)."""
+    total = per_stream[0]
+    for value in per_stream[1:]:
+        total = total + value
+    return total
+
+
+def check_per_stream(value, what: str) -> tuple:
+    """``value`` as a per-stream tuple; a clear error for anything that is not one (e.g. a bare posterior)."""
+    if not isinstance(value, (tuple, list)) or len(value) not in STREAM_NAMES or hasattr(value, "_fields"):
+        raise TypeError(f"{what} must be a per-stream tuple of 1 or 2 entries ((one,) or (joint, bone)), "
+                        f"got {type(value).__name__}")
+    return tuple(value)
+
+
+def stream_keys(key, count: int) -> tuple:
+    """One PRNG key per stream: the key itself for a single stream, ``fold_in(key, i)`` for stream i of two."""
+    return (key,) if count == 1 else tuple(jax.random.fold_in(key, i) for i in range(count))

@@ -10,16 +10,15 @@ from tasar_jax.posterior.heads import (
     HeadParams,
     Posterior,
     appended_logits,
-    appended_logits_two_stream,
+    appended_model,
     head_apply,
     sample_heads,
     summed_appended_logits,
-    summed_appended_logits_two_stream,
 )
 from tasar_jax.posterior.io import load_posterior, save_posterior
 from tasar_jax.posterior.posttrain import PostTrainConfig, bayesian_train, dual_bayesian, surrogate_logits
 
-__all__ = ["HeadParams", "PostTrainConfig", "Posterior", "appended_logits", "appended_logits_two_stream",
+__all__ = ["HeadParams", "PostTrainConfig", "Posterior", "appended_logits", "appended_model",
            "bayesian_train", "dual_bayesian", "head_apply", "io", "load_posterior", "posttrain", "sample_heads",
-           "save_posterior", "sgadahmc", "summed_appended_logits", "summed_appended_logits_two_stream",
+           "save_posterior", "sgadahmc", "summed_appended_logits",
            "surrogate_logits"]

@@ -5,6 +5,7 @@ the frozen surrogate; an appended model outputs ``h + head(h)``. Weights keep Py
 ``y = h @ W.T + b``, so upstream files map one to one. K heads are stacked on a leading axis of every leaf, and the
 surrogate prediction is the sum over heads.
 
+Per-stream values are tuples (``tasar_jax.models.streams``): a posterior is ``(Posterior,)`` or ``(joint, bone)``.
 Two-stream surrogates (MS-G3D, 2s-AGCN) have a joint head and a bone head per appended model, each post-trained on
 its own stream. Upstream's attack feeds the bone head the *joint* logits (§7.15); the default here is the intended
 model (bone head on bone logits), ``bone_head_sees_joint=True`` reproduces upstream.
@@ -16,6 +17,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from tasar_jax.models import streams
 
 
 class HeadParams(NamedTuple):
@@ -47,25 +50,24 @@ def appended_logits(params: HeadParams, z):
     return h + head_apply(params, h)
 
 
-def summed_appended_logits(stacked: HeadParams, z):
-    """Upstream ``modelEval``: the sum over the stacked heads of their appended-model outputs."""
-    return jnp.sum(jax.vmap(appended_logits, in_axes=(0, None))(stacked, z), axis=0)
+def appended_model(heads: tuple, z: tuple, *, bone_head_sees_joint: bool = False):
+    """One appended model of a surrogate with per-stream logits ``z`` and one head per stream ``heads``:
+    ``Σ_s ReLU(z_s) + head_s(ReLU(z_s))``, added left to right (``h_J + head_J(h_J) + h_B + head_B(h_B)``).
+    ``bone_head_sees_joint`` feeds every head the first stream's ``h`` (upstream's §7.15 bug)."""
+    heads, z = streams.check_per_stream(heads, "heads"), streams.check_per_stream(z, "surrogate logits")
+    hidden = [jax.nn.relu(zs) for zs in z]
+    total = None
+    for params, h in zip(heads, hidden, strict=True):
+        for term in (h, head_apply(params, hidden[0] if bone_head_sees_joint else h)):
+            total = term if total is None else total + term
+    return total
 
 
-def appended_logits_two_stream(joint: HeadParams, bone: HeadParams, z_joint, z_bone, *,
-                               bone_head_sees_joint: bool = False):
-    """One appended model of a two-stream surrogate: ``h_J + head_J(h_J) + h_B + head_B(h_·)``."""
-    h_joint, h_bone = jax.nn.relu(z_joint), jax.nn.relu(z_bone)
-    bone_input = h_joint if bone_head_sees_joint else h_bone
-    return h_joint + head_apply(joint, h_joint) + h_bone + head_apply(bone, bone_input)
-
-
-def summed_appended_logits_two_stream(joint: HeadParams, bone: HeadParams, z_joint, z_bone, *,
-                                      bone_head_sees_joint: bool = False):
-    """The two-stream ``modelEval``: the sum over stacked (joint, bone) head pairs of their appended models."""
-    one = lambda j, b: appended_logits_two_stream(j, b, z_joint, z_bone,  # noqa: E731
-                                                  bone_head_sees_joint=bone_head_sees_joint)
-    return jnp.sum(jax.vmap(one)(joint, bone), axis=0)
+def summed_appended_logits(stacked: tuple, z: tuple, *, bone_head_sees_joint: bool = False):
+    """Upstream ``modelEval``: the sum over the stacked heads (per-stream tuple, leading head axis) of their
+    appended models on per-stream logits ``z``."""
+    one = lambda heads: appended_model(heads, z, bone_head_sees_joint=bone_head_sees_joint)  # noqa: E731
+    return jnp.sum(jax.vmap(one)(streams.check_per_stream(stacked, "heads")), axis=0)
 
 
 def sample_heads(key, posterior: Posterior, num_samples: int, scale: float = 1.5, beta: float = 1e-30) -> HeadParams:

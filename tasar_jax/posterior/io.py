@@ -3,8 +3,9 @@
 Reading the upstream ``.pth``/``.pt`` files needs torch and lives in ``converters/posterior_io.py``; this module
 is numpy-only. Our format: one npz with ``heads.w1`` … ``sqmean.b2`` (leading axis = head) and a JSON ``metadata``
 entry (``num_heads``, ``num_classes``, ``dataset``, ``surrogate_checkpoint``, anything else given), written
-atomically. A two-stream surrogate's posterior is a ``(joint, bone)`` pair stored with the prefixes ``joint.`` and
-``bone.`` (metadata ``streams = ["joint", "bone"]``); ``load_posterior`` returns the pair.
+atomically. A posterior is a per-stream tuple (``tasar_jax.models.streams``): ``(posterior,)`` is stored without a
+prefix, a two-stream ``(joint, bone)`` pair with the prefixes ``joint.`` and ``bone.`` (metadata
+``streams = ["joint", "bone"]``); ``load_posterior`` returns the tuple.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Mapping
 import numpy as np
 
 from tasar_jax.data.formats import atomic_path
+from tasar_jax.models import streams
 from tasar_jax.posterior.heads import HeadParams, Posterior
 
 __all__ = ["PosteriorFormatError", "UPSTREAM_HEAD_KEYS", "head_from_state_dict", "stack_heads",
@@ -53,26 +55,24 @@ def stack_heads(heads) -> HeadParams:
     return HeadParams(*(np.stack(leaves) for leaves in zip(*heads)))
 
 
-STREAMS = ("joint", "bone")
-
-
 def _arrays(posterior: Posterior, prefix: str = "") -> dict[str, np.ndarray]:
     return {f"{prefix}{group}.{name}": np.asarray(leaf) for group, tree in zip(_GROUPS, posterior)
             for name, leaf in zip(HeadParams._fields, tree)}
 
 
-def save_posterior(path, posterior: Posterior | tuple[Posterior, Posterior], *, dataset: str | None = None,
+def save_posterior(path, posterior: tuple[Posterior, ...], *, dataset: str | None = None,
                    surrogate_checkpoint: str | None = None, **metadata) -> pathlib.Path:
-    """Writes ``posterior`` (or a two-stream ``(joint, bone)`` pair) and its metadata to ``path`` (npz) atomically."""
+    """Writes a per-stream ``posterior`` tuple and its metadata to ``path`` (npz) atomically."""
     path = pathlib.Path(path)
-    if isinstance(posterior, Posterior):
-        arrays = _arrays(posterior)
+    posterior = streams.check_per_stream(posterior, "posterior")
+    if len(posterior) == 1:
+        arrays = _arrays(posterior[0])
         w1 = arrays["heads.w1"]
     else:
-        arrays = {k: v for stream, p in zip(STREAMS, posterior, strict=True)
+        arrays = {k: v for stream, p in zip(streams.STREAMS, posterior, strict=True)
                   for k, v in _arrays(p, f"{stream}.").items()}
         w1 = arrays["joint.heads.w1"]
-        metadata = {"streams": list(STREAMS), **metadata}
+        metadata = {"streams": list(streams.STREAMS), **metadata}
     meta = dict(format_version=FORMAT_VERSION, num_heads=int(w1.shape[0]), num_classes=int(w1.shape[-1]),
                 dataset=dataset, surrogate_checkpoint=None if surrogate_checkpoint is None
                 else str(surrogate_checkpoint), **metadata)
@@ -82,9 +82,9 @@ def save_posterior(path, posterior: Posterior | tuple[Posterior, Posterior], *, 
     return path
 
 
-def load_posterior(path) -> tuple[Posterior | tuple[Posterior, Posterior], dict]:
-    """Reads a ``save_posterior`` file: (Posterior of numpy arrays — a (joint, bone) pair for two-stream
-    surrogates — and the metadata dict)."""
+def load_posterior(path) -> tuple[tuple[Posterior, ...], dict]:
+    """Reads a ``save_posterior`` file: (the per-stream tuple of Posteriors of numpy arrays — ``(posterior,)``, or
+    ``(joint, bone)`` for a two-stream surrogate — and the metadata dict)."""
     path = pathlib.Path(path)
     if not path.is_file():
         raise PosteriorFormatError(f"{path}: no such posterior file")
@@ -98,7 +98,7 @@ def load_posterior(path) -> tuple[Posterior | tuple[Posterior, Posterior], dict]
     meta = json.loads(str(entries["metadata"]))
     prefixes = [f"{s}." for s in meta["streams"]] if meta.get("streams") else [""]
     posteriors = tuple(_posterior_from(entries, prefix, path) for prefix in prefixes)
-    return (posteriors[0] if len(posteriors) == 1 else posteriors), meta
+    return posteriors, meta
 
 
 def _posterior_from(entries: dict, prefix: str, path) -> Posterior:

@@ -2,8 +2,8 @@
 
 The surrogate is frozen and deterministic in eval mode, so its logits ``z = f(x)`` are computed once
 (``surrogate_logits``) and every loss is a function of ``z`` only; the K head chains run vmapped, one jitted
-``lax.scan`` per epoch. Two-stream surrogates are post-trained per stream (as upstream: ``<base>_joint``,
-``<base>_bone``). Minibatches follow upstream's DataLoader (fresh shuffle per head pass, last batch partial; the
+``lax.scan`` per epoch. Surrogate logits are a per-stream tuple; two-stream surrogates are post-trained per
+stream (as upstream: ``<base>_joint``, ``<base>_bone``). Minibatches follow upstream's DataLoader (fresh shuffle per head pass, last batch partial; the
 partial batch is padded and masked so that every batch has one static shape).
 """
 
@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tasar_jax.models import streams
 from tasar_jax.posterior import sgadahmc
 from tasar_jax.posterior.heads import HeadParams, Posterior, appended_logits
 
@@ -63,24 +64,17 @@ class DualBayesianResult(NamedTuple):
     accuracy: np.ndarray  # (epochs, K)
 
 
-def surrogate_logits(model, x, batch_size: int = 64):
-    """Frozen eval-mode logits of ``model`` on ``x`` (N,3,T,V,M), in batches: (N,K), or ``(z_J, z_B)`` for a
-    TwoStream (anything with ``stream_logits``)."""
+def surrogate_logits(model, x, batch_size: int = 64) -> tuple[np.ndarray, ...]:
+    """Frozen eval-mode per-stream logits of ``model`` on ``x`` (N,3,T,V,M), in batches: ``(z,)``, or
+    ``(z_J, z_B)`` for a two-stream ensemble; each (N, K). (The forward is jitted per call: a model's graph
+    definition need not be hashable, so it cannot key a compilation cache.)"""
     from flax import nnx
 
     model.eval()
-    two = hasattr(model, "stream_logits")
     graphdef, state = nnx.split(model)
-
-    @jax.jit
-    def fwd(state, xb):
-        m = nnx.merge(graphdef, state)
-        return m.stream_logits(xb) if two else m(xb)
-
-    outs = [jax.device_get(fwd(state, jnp.asarray(x[i:i + batch_size]))) for i in range(0, len(x), batch_size)]
-    if two:
-        return tuple(np.concatenate([o[s] for o in outs]) for s in range(2))
-    return np.concatenate(outs)
+    forward = jax.jit(lambda state, xb: streams.stream_logits(nnx.merge(graphdef, state), xb))
+    outs = [jax.device_get(forward(state, jnp.asarray(x[i:i + batch_size]))) for i in range(0, len(x), batch_size)]
+    return tuple(np.concatenate([o[s] for o in outs]) for s in range(len(outs[0])))
 
 
 def init_heads(key, num_heads: int, num_classes: int) -> HeadParams:

@@ -60,8 +60,9 @@ def test_stgcn_surrogate_reproduces_every_recorded_iterate(upstream):
 
     d = np.load(upstream / "tasar_attack.npz")
     apply_fn, params = common.surrogate_from_model(
-        converters.convert_file("stgcn", "hdm05", upstream / "STGCN_hdm05.pth.xz"))
-    cfg, x0, labels, post = _fixture_config(d), jnp.asarray(d["x"]), jnp.asarray(d["labels"]), _fixture_posterior(d)
+        converters.convert_file("stgcn", "hdm05", upstream / "STGCN_hdm05.pth.xz"), streams=True)
+    cfg, x0, labels = _fixture_config(d), jnp.asarray(d["x"]), jnp.asarray(d["labels"])
+    post = (_fixture_posterior(d),)
     ar = tuple(jnp.asarray(d[k])[..., None] for k in ("AR1", "AR2"))
     step = jax.jit(lambda state, t: tasar.step(cfg, apply_fn, params, post, x0, labels, ar, jax.random.key(0),
                                                jnp.arange(8), state, t))
@@ -81,7 +82,7 @@ def test_stgcn_surrogate_reproduces_every_recorded_iterate(upstream):
         assert np.abs(np.asarray(new.x) - d["x"]).max() <= 0.01 + 1e-6
         rates.append(float(tasar.fool_rates(tr["fooled"])))
     np.testing.assert_array_equal(rates, d["foolrate_reference"])
-    final = H.summed_appended_logits(post.heads, apply_fn(params, jnp.asarray(d["x_final"])))
+    final = H.summed_appended_logits((post[0].heads,), apply_fn(params, jnp.asarray(d["x_final"])))
     np.testing.assert_array_equal(np.asarray(final).argmax(-1), d["labels_final_pred"])
 
 
@@ -96,6 +97,9 @@ CFG_B = tasar.TASARConfig(iterations=3, samples_per_head=2, targeted=True, poste
 
 def _tiny_apply(p, x):
     return jnp.tanh(x.reshape(x.shape[0], -1) @ p["w"]) @ p["v"]
+
+
+_stream_apply = common.PerStream(_tiny_apply)  # TASAR takes per-stream logits: (z,)
 
 
 def _two_stream_apply(p, x):
@@ -113,7 +117,7 @@ def _posterior(k_app=2, seed=1, spread=0.05):
     arr = lambda *s: jnp.asarray(rng.normal(0, 0.2, s), jnp.float32)  # noqa: E731
     hp = H.HeadParams(arr(k_app, K, K), arr(k_app, K), arr(k_app, K, K), arr(k_app, K))
     sq = jax.tree.map(lambda a: a**2 + spread**2, hp)
-    return H.Posterior(hp, hp, sq)
+    return (H.Posterior(hp, hp, sq),)  # one stream
 
 
 def _batch(n=N, m=1, seed=0):
@@ -127,12 +131,12 @@ def _ar(n=N, m=1, seed=2):
 
 
 def _labels(params, post, x):
-    return jnp.argmax(H.summed_appended_logits(post.heads, _tiny_apply(params, x)), -1)
+    return jnp.argmax(H.summed_appended_logits((post[0].heads,), _stream_apply(params, x)), -1)
 
 
 def _attack(x, labels, cfg, key=0, params=None, post=None, ar=None, **kw):
     ar1, ar2 = _ar(x.shape[0]) if ar is None else ar
-    return tasar.tasar_attack(_tiny_apply, _tiny_params() if params is None else params,
+    return tasar.tasar_attack(_stream_apply, _tiny_params() if params is None else params,
                               _posterior() if post is None else post, x, labels, jax.random.key(key), cfg,
                               ar1=ar1, ar2=ar2, **kw)
 
@@ -150,7 +154,7 @@ def test_iterates_stay_in_the_eps_ball_and_finite(seed, which, amplitude):
 
 def test_zero_gradient_gives_no_nan():
     x = _batch(2)
-    r = tasar.tasar_attack(lambda p, x: jnp.zeros((x.shape[0], K)) + p, jnp.float32(0.0), _posterior(), x,
+    r = tasar.tasar_attack(lambda p, x: (jnp.zeros((x.shape[0], K)) + p,), jnp.float32(0.0), _posterior(), x,
                            jnp.zeros(2, jnp.int32), jax.random.key(0), tasar.TASARConfig(iterations=2, temporal=False))
     np.testing.assert_array_equal(r.x_adv, x)
 
@@ -169,7 +173,7 @@ def test_scan_equals_stepping_and_early_stop_freezes_groups():
     targets = (_labels(params, post, x) + 1) % K
     targets = targets.at[0].set(_labels(params, post, x)[0])  # sample 0 already "fooled": frozen at x0
     r = _attack(x, targets, CFG_B, key=3)
-    step = jax.jit(lambda state, t: tasar.step(CFG_B, _tiny_apply, params, post, x, targets, ar, jax.random.key(3),
+    step = jax.jit(lambda state, t: tasar.step(CFG_B, _stream_apply, params, post, x, targets, ar, jax.random.key(3),
                                                jnp.arange(N), state, t))
     state = tasar.init(x)
     for t in range(CFG_B.iterations):
@@ -184,19 +188,19 @@ def test_one_vjp_equals_one_pass_per_posterior_draw():
     params, post, x = _tiny_params(), _posterior(spread=0.3), _batch(2)
     labels = _labels(params, post, x)
     cfg, key = tasar.TASARConfig(samples_per_head=3, scale=1.5), jax.random.key(5)
-    g, post_grad, _ = jax.jit(lambda x: tasar.gradients(cfg, _tiny_apply, params, post, x, labels, key,
+    g, post_grad, _ = jax.jit(lambda x: tasar.gradients(cfg, _stream_apply, params, post, x, labels, key,
                                                         jnp.arange(2)))(x)
 
     @jax.jit
     def naive(theta, heads_, xb, y):
         ce = lambda logits: jax.nn.logsumexp(logits) - logits[y]  # noqa: E731
-        one = jax.grad(lambda xb: -ce(H.appended_logits(theta, _tiny_apply(params, xb[None])[0])))(xb)
-        ens = jax.grad(lambda xb: -ce(H.summed_appended_logits(heads_, _tiny_apply(params, xb[None])[0])))(xb)
+        one = jax.grad(lambda xb: -ce(H.appended_logits(theta[0], _tiny_apply(params, xb[None])[0])))(xb)
+        ens = jax.grad(lambda xb: -ce(H.summed_appended_logits(heads_, (_tiny_apply(params, xb[None])[0],))))(xb)
         return one, ens
 
     for b in range(2):
         draws = tasar._draw(cfg, jax.random.fold_in(key, b), post)
-        grads = [naive(jax.tree.map(lambda a: a[i], draws), post.heads, x[b], labels[b]) for i in range(6)]
+        grads = [naive(jax.tree.map(lambda a: a[i], draws), (post[0].heads,), x[b], labels[b]) for i in range(6)]
         np.testing.assert_allclose(post_grad[b], sum(o for o, _ in grads), atol=1e-5)
         np.testing.assert_allclose(g[b], grads[0][1], atol=1e-5)
 
@@ -204,7 +208,7 @@ def test_one_vjp_equals_one_pass_per_posterior_draw():
 def test_one_forward_and_one_batched_backward_per_iteration():
     counter = common.PassCounter()
     x, (ar1, ar2) = _batch(), _ar()
-    jax.eval_shape(lambda x: tasar.tasar_attack(counter.counting(_tiny_apply), _tiny_params(), _posterior(), x,
+    jax.eval_shape(lambda x: tasar.tasar_attack(counter.counting(_stream_apply), _tiny_params(), _posterior(), x,
                                                 jnp.zeros(N, jnp.int32), jax.random.key(0), CFG_A,
                                                 ar1=ar1, ar2=ar2), x)
     # scan body traced once: 1 forward + 1 batched backward; +1 forward for the final predictions
@@ -213,7 +217,7 @@ def test_one_forward_and_one_batched_backward_per_iteration():
 
 def test_two_stream_surrogate_with_two_persons_and_odd_batch():
     params = (_tiny_params(m=2, seed=0), _tiny_params(m=2, seed=1))
-    post, x = (_posterior(seed=1), _posterior(seed=2)), _batch(3, m=2)
+    post, x = _posterior(seed=1) + _posterior(seed=2), _batch(3, m=2)
     ar1, ar2 = _ar(3, m=2)
     r = tasar.tasar_attack(_two_stream_apply, params, post, x, jnp.zeros(3, jnp.int32), jax.random.key(0),
                            tasar.TASARConfig(iterations=2, samples_per_head=2, bone_head_sees_joint=True),
@@ -257,7 +261,7 @@ def test_attack_interface_wrapper_equals_the_function():
 
     x, params, post, (ar1, ar2) = _batch(), _tiny_params(), _posterior(), _ar()
     labels = _labels(params, post, x)
-    atk = registry.constructor("tasar")(base.Surrogate(_tiny_apply, params), post, steps=3, samples_per_head=2)
+    atk = registry.constructor("tasar")(base.Surrogate(_stream_apply, params), post, steps=3, samples_per_head=2)
     assert atk.config == CFG_A
     r = atk.run(jax.random.key(4), x, labels, extras={"ar1": ar1, "ar2": ar2})
     np.testing.assert_array_equal(r.x_adv, _attack(x, labels, CFG_A, key=4).x_adv)
@@ -279,13 +283,13 @@ def test_pytorch_benchmark_loops_compute_the_same_attack():
     module = reference.build("stgcn", "hdm05", width=0.125)
     model = converters.convert("stgcn", "hdm05", torch_io.to_numpy_state_dict(module.state_dict(), "ref"),
                                width=0.125)
-    apply_fn, params = common.surrogate_from_model(model)
+    apply_fn, params = common.surrogate_from_model(model, streams=True)
     key = jax.random.key(0)
     x = 0.3 * jax.random.normal(key, (2, 3, 20, 25, 1))
     ar = tuple(0.5 * jax.random.uniform(jax.random.fold_in(key, i), x.shape) for i in (1, 2))
     post = bench_tasar.random_posterior(jax.random.fold_in(key, 3), 65, 2)
     cfg = tasar.TASARConfig(iterations=2, samples_per_head=2, scale=0.0)
-    ours = tasar.tasar_attack(apply_fn, params, post, x, jnp.zeros(2, jnp.int32), key, cfg, ar1=ar[0], ar2=ar[1])
+    ours = tasar.tasar_attack(apply_fn, params, (post,), x, jnp.zeros(2, jnp.int32), key, cfg, ar1=ar[0], ar2=ar[1])
     t = lambda a: torch.from_numpy(np.array(a, np.float32))  # noqa: E731
     heads, mean, sqmean = (tuple(t(a) for a in tree) for tree in post)
     x0, y = t(x), torch.zeros(2, dtype=torch.int64)

@@ -110,7 +110,7 @@ def test_two_stream_tasar_surrogate_logits_and_input_gradient(arch, stems, io_st
 
     def summed(x):
         z_joint, z_bone = surrogate.apply_fn(surrogate.params, x)
-        return H.summed_appended_logits_two_stream(joint, bone, z_joint, z_bone, bone_head_sees_joint=True)
+        return H.summed_appended_logits((joint, bone), (z_joint, z_bone), bone_head_sees_joint=True)
 
     x = jnp.asarray(io["x"])
     logits = np.asarray(summed(x))

@@ -8,6 +8,7 @@ import pytest
 from tasar_jax import models
 from tasar_jax.data import layouts, synthetic
 from tasar_jax.defences import beat
+from tasar_jax.models import streams
 from tasar_jax.posterior import load_posterior, summed_appended_logits, surrogate_logits
 
 PARENTS = layouts.HDM05_PARENTS
@@ -37,7 +38,8 @@ def test_motion_loss_matches_upstream_formula():
     x_tilde = x + 0.05 * rng.normal(size=x.shape)
     _, ref = _upstream_motion_loss(x, x, np.zeros((2, 7, 25, 1)))
     expected, _ = _upstream_motion_loss(x, x_tilde, ref)
-    np.testing.assert_allclose(beat.bone_lengths(jnp.asarray(x), PARENTS), ref, rtol=1e-5)
+    np.testing.assert_allclose(streams.bone_lengths(jnp.asarray(x), PARENTS, floor=beat.LENGTH_FLOOR), ref,
+                               rtol=1e-5)
     got = beat.motion_loss(jnp.asarray(x), jnp.asarray(x_tilde), jnp.asarray(ref), PARENTS)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
@@ -85,19 +87,18 @@ def test_beat_changes_heads_and_stays_finite(tiny_run):
 def test_defended_surrogate_and_saved_heads(tiny_run, tmp_path):
     model, _, result, _, (x, _) = tiny_run
     surrogate = beat.defended_surrogate(model, result.heads)
-    expected = summed_appended_logits(result.heads, jnp.asarray(surrogate_logits(model, x[:4])))
+    expected = summed_appended_logits((result.heads,), surrogate_logits(model, x[:4]))
     np.testing.assert_allclose(surrogate.apply_fn(surrogate.params, jnp.asarray(x[:4])), expected, rtol=1e-5,
                                atol=1e-5)
     beat.save_heads(tmp_path / "beat.npz", result.heads, dataset="hdm05")
-    posterior, meta = load_posterior(tmp_path / "beat.npz")
+    (posterior,), meta = load_posterior(tmp_path / "beat.npz")
     assert meta["defence"] == "beat" and meta["num_heads"] == 2
     np.testing.assert_array_equal(posterior.heads.w1, np.asarray(result.heads.w1))
 
 
 def test_two_stream_base_is_refused():
-    class FakeTwoStream:  # anything with stream_logits is a two-stream ensemble (models.streams.TwoStream)
-        def stream_logits(self, x):
-            return x, x
+    from tasar_jax import models
 
+    two = models.create("agcn", "hdm05", width=0.125)  # a TwoStream ensemble
     with pytest.raises(ValueError, match="single-stream"):
-        beat.beat_train(FakeTwoStream(), (None, None), (None, None), parents=PARENTS)
+        beat.beat_train(two, (None, None), (None, None), parents=PARENTS)

@@ -76,9 +76,9 @@ def _posterior(k=3, c=5, seed=0):
 
 def test_save_load_roundtrip(tmp_path):
     post = _posterior()
-    path = pio.save_posterior(tmp_path / "sub" / "posterior.npz", post, dataset="hdm05",
+    path = pio.save_posterior(tmp_path / "sub" / "posterior.npz", (post,), dataset="hdm05",
                               surrogate_checkpoint=tmp_path / "stgcn", swa_n=300)
-    loaded, meta = pio.load_posterior(path)
+    (loaded,), meta = pio.load_posterior(path)
     for a, b in zip(loaded, post):
         for x, y in zip(a, b):
             np.testing.assert_array_equal(x, y)
@@ -97,6 +97,12 @@ def test_two_stream_pair_roundtrip(tmp_path):
         for a, b in zip(got, want):
             for x, y in zip(a, b):
                 np.testing.assert_array_equal(x, y)
+
+
+def test_a_bare_posterior_is_not_a_per_stream_tuple(tmp_path):
+    with pytest.raises(TypeError, match="per-stream tuple"):
+        pio.save_posterior(tmp_path / "p.npz", _posterior())
+    assert not list(tmp_path.iterdir())
 
 
 def test_load_errors(tmp_path):

@@ -101,7 +101,7 @@ def test_toy_end_to_end_learns_and_is_finite(toy_run):
     assert trained.accuracy.shape == (3, 3)
     np.testing.assert_array_equal(trained.best_accuracy, trained.accuracy.max(0))
     assert trained.best_accuracy.min() > 0.4
-    acc = np.mean(np.asarray(summed_appended_logits(trained.heads, jnp.asarray(zt))).argmax(1) == yt)
+    acc = np.mean(np.asarray(summed_appended_logits((trained.heads,), (jnp.asarray(zt),))).argmax(1) == yt)
     assert acc > 0.4
     for tree in dual.posterior:
         for leaf in tree:
@@ -189,9 +189,8 @@ def test_surrogate_logits_single_and_two_stream(two_stream):
     x = random_batch(n=5, t=8)
     out = pt.surrogate_logits(model, x, batch_size=2)  # puts the model in eval mode (dropout off)
     expected = model.stream_logits(jnp.asarray(x)) if two_stream else (model(jnp.asarray(x)),)
-    got = out if two_stream else (out,)
-    assert len(got) == len(expected)
-    for a, b in zip(got, expected):
+    assert isinstance(out, tuple) and len(out) == len(expected)  # a per-stream tuple in both cases
+    for a, b in zip(out, expected):
         assert a.shape == (5, 7)
         np.testing.assert_allclose(a, b, atol=1e-6)
 
