@@ -68,8 +68,10 @@ def test_bad_arguments_are_clear_errors():
         bench_throughput.attack_programs("nope", None, None)
 
 
-def test_missing_benchmark_module_is_not_available():
-    assert gpu_check.benchmark("no_such_benchmark", [])["status"] == "not available"
+def test_missing_benchmark_module_is_an_error():
+    """The project's own modules are imported plainly (its section records the error; no silent 'not available')."""
+    with pytest.raises(ModuleNotFoundError, match="no_such_benchmark"):
+        gpu_check.benchmark("no_such_benchmark", [])
 
 
 def test_parity_files_and_device_peaks():

@@ -203,10 +203,8 @@ def swag_stage(cfg: BenchmarkConfig, name: str, model: dict, data: dict, run: pa
     BA attacks with the fine-tuned model's batch-norm statistics (decisions B25, E8); ``[swag]
     upstream_statistics = true`` keeps the original surrogate's, as upstream's BA does (§7.27).
     """
-    try:
-        from tasar_jax.posterior import full_swag
-    except ImportError as err:
-        raise Unavailable(f"BA needs tasar_jax.posterior.full_swag ({err})") from None
+    from tasar_jax.posterior import full_swag
+
     spec = {"model": identity(model), "swag": dict(cfg.swag), "seed": cfg.seed}
     done = store.get(f"swag-{name}", spec)
     if done is not None:
