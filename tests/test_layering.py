@@ -159,3 +159,10 @@ def test_one_bone_lengths():
                for node in ast.walk(ast.parse(path.read_text()))
                if isinstance(node, ast.FunctionDef) and node.name.lstrip("_") == "bone_lengths"]
     assert len(defined) == 1 and defined[0].startswith("tasar_jax/models/streams.py:"), defined
+
+
+def test_the_attacks_package_exports_no_generic_name_that_is_one_attacks():
+    import tasar_jax.attacks as attacks
+
+    generic = {"init", "step", "update", "gradients", "run", "motion_term", "fool_rates"}
+    assert not generic & set(attacks.__all__) and not any(hasattr(attacks, name) for name in generic)

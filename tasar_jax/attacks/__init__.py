@@ -1,8 +1,9 @@
 """Adversarial attacks on skeleton classifiers: the shared interface and driver (:mod:`.base`), the registry of the
 ten attacks (:mod:`.registry`; one module per family: fgsm, mig, dim, smart, ensemble, ba, tasar) and shared
-helpers (:mod:`.common`)."""
+helpers (:mod:`.common`). TASAR's building blocks (``init``, ``step``, ``gradients``, ``update``) are in
+:mod:`.tasar`; nothing here is exported under a generic name that is one attack's."""
 
-from tasar_jax.attacks import registry
+from tasar_jax.attacks import registry, tasar
 from tasar_jax.attacks.base import Attack, AttackConfig, AttackResult, Surrogate, run_attack, run_in_batches
 from tasar_jax.attacks.common import (
     AdversarialSet,
@@ -13,22 +14,10 @@ from tasar_jax.attacks.common import (
     save_adversarial,
     surrogate_from_model,
 )
-from tasar_jax.attacks.tasar import (
-    TASARConfig,
-    TASARResult,
-    TASARState,
-    fool_rates,
-    gradients,
-    init,
-    motion_term,
-    step,
-    tasar_attack,
-    update,
-)
+from tasar_jax.attacks.tasar import TASARConfig, TASARResult, tasar_attack
 
 __all__ = [
     "Attack", "AttackConfig", "AttackResult", "Surrogate", "registry", "run_attack", "run_in_batches",
-    "AdversarialSet", "PassCounter", "TASARConfig", "TASARResult", "TASARState", "fool_rates", "gradients", "init",
-    "load_adversarial", "mean_abs_normalise", "motion_term", "project_linf", "save_adversarial", "step",
-    "surrogate_from_model", "tasar_attack", "update",
+    "AdversarialSet", "PassCounter", "TASARConfig", "TASARResult", "load_adversarial", "mean_abs_normalise",
+    "project_linf", "save_adversarial", "surrogate_from_model", "tasar", "tasar_attack",
 ]
