@@ -121,6 +121,7 @@ def posterior_loss(surrogate, posterior, key, num_samples: int = 20, scale: floa
     for the per-stream ``posterior`` tuple; ``num_samples`` draws per head (upstream 20), scale 1.5."""
     posterior = jax.tree.map(jnp.asarray, streams.check_per_stream(posterior, "posterior"))
     sample = jax.jit(sample_heads, static_argnums=2)
+    # split, not streams.stream_keys's fold_in: the landscape's draws stay what they were before streams were tuples
     keys = (key,) if len(posterior) == 1 else tuple(jax.random.split(key, len(posterior)))
     draws = tuple(sample(k, p, num_samples, scale) for k, p in zip(keys, posterior))
     return LossSpec(PosteriorLoss(surrogate.apply_fn, bone_head_sees_joint), (surrogate.params, draws))

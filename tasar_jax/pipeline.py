@@ -174,7 +174,7 @@ def posttrain(model_dir, data_root, out_path=None, *, config=None, num_heads: in
     result = {"file": str(out_path), "head_accuracy": [a for accs in head_accuracy for a in accs],
               "surrogate_accuracy": training.accuracy(np.asarray(streams.summed(z_test)), y_test),
               "appended_accuracy": training.accuracy(summed, y_test), "snapshots": np.concatenate(snapshots),
-              "streams": list(streams.STREAM_NAMES[count]) if count > 1 else None}
+              "streams": list(streams.STREAMS) if count > 1 else None}
     post.save_posterior(out_path, tuple(posteriors), dataset=meta["dataset"], surrogate_checkpoint=str(model_dir),
                         config=dataclasses.asdict(config), seed=seed,
                         head_accuracy=head_accuracy if count > 1 else head_accuracy[0])

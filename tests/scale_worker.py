@@ -29,7 +29,7 @@ def main(argv=None):
     p.add_argument("--rank", type=int, default=0)
     p.add_argument("--also-one-device", action="store_true")
     args = p.parse_args(argv)
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={args.devices}"
+    os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
     import jax
 
     from tasar_jax import scale

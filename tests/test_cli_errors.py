@@ -157,7 +157,7 @@ def test_every_bad_input_is_one_clear_line_and_writes_nothing(files):
 @pytest.mark.parametrize("argv", [CASES[0][0], "data synth --dataset hdm05 --classes 70 --out {o}",
                                   "benchmark {r}/typo.toml --workdir {o}"])
 def test_the_shell_sees_exit_status_2_and_one_line(argv, files):
-    index = len(CASES) + [c[0] for c in CASES].index(argv)
-    case = next(c for c in CASES if c[0] == argv)
+    position = [c[0] for c in CASES].index(argv)
+    case, index = CASES[position], len(CASES) + position  # its own output folder, apart from the in-process run's
     code, text = _run_subprocess(_argv(index, argv, files), files)
     assert not _problems(index, case, code, text, files)

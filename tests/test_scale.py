@@ -20,8 +20,7 @@ ROOT = WORKER.parents[1]
 
 
 def _worker(data, out, *args):
-    env = dict(os.environ)  # the worker sets its own device count; other XLA flags (the suite's) pass through
-    env["XLA_FLAGS"] = " ".join(f for f in env.get("XLA_FLAGS", "").split() if "device_count" not in f)
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.Popen([sys.executable, str(WORKER), str(data), str(out), *map(str, args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

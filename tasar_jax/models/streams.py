@@ -18,7 +18,6 @@ import numpy as np
 from flax import nnx
 
 STREAMS = ("joint", "bone")
-STREAM_NAMES = {1: ("joint",), 2: STREAMS}  # the names of the entries of a per-stream tuple, by its length
 
 
 def bone_vectors(x, parents):
@@ -91,7 +90,7 @@ def summed(per_stream):
 
 def check_per_stream(value, what: str) -> tuple:
     """``value`` as a per-stream tuple; a clear error for anything that is not one (e.g. a bare posterior)."""
-    if not isinstance(value, (tuple, list)) or len(value) not in STREAM_NAMES or hasattr(value, "_fields"):
+    if not isinstance(value, (tuple, list)) or len(value) not in (1, 2) or hasattr(value, "_fields"):
         raise TypeError(f"{what} must be a per-stream tuple of 1 or 2 entries ((one,) or (joint, bone)), "
                         f"got {type(value).__name__}")
     return tuple(value)

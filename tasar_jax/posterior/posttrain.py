@@ -3,8 +3,8 @@
 The surrogate is frozen and deterministic in eval mode, so its logits ``z = f(x)`` are computed once
 (``surrogate_logits``) and every loss is a function of ``z`` only; the K head chains run vmapped, one jitted
 ``lax.scan`` per epoch. Surrogate logits are a per-stream tuple; two-stream surrogates are post-trained per
-stream (as upstream: ``<base>_joint``, ``<base>_bone``). Minibatches follow upstream's DataLoader (fresh shuffle per head pass, last batch partial; the
-partial batch is padded and masked so that every batch has one static shape).
+stream (as upstream: ``<base>_joint``, ``<base>_bone``). Minibatches follow upstream's DataLoader (fresh shuffle
+per head pass, last batch partial; the partial batch is padded and masked so that every batch has one static shape).
 """
 
 from __future__ import annotations
