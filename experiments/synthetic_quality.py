@@ -169,7 +169,7 @@ def main(argv=None) -> dict:
     unknown = sorted(set(chosen) - set(MODELS))
     if unknown:
         parser.error(f"unknown models {unknown}; choose from {', '.join(MODELS)}")
-    runs = [("time_blind_mlp", "mlp")] + [(m, m) for m in MODELS if m in chosen]  # cheapest first
+    runs = [("time_blind_mlp", "mlp")] + [(m, m) for m in dict.fromkeys(chosen)]  # the baseline, then as listed
     results = _resumed(args) if args.resume else {}
     for name, arch in runs:
         if name in results:
@@ -202,6 +202,8 @@ def _resumed(args) -> dict:
         return {}
     earlier = json.loads(path.read_text())
     differ = [k for k in _SAME if earlier["settings"].get(k) != getattr(args, k)]
+    if earlier.get("generator") != synthetic.VERSION:
+        differ.append(f"synthetic generator version {earlier.get('generator')} != {synthetic.VERSION}")
     if differ:
         raise SystemExit(f"--resume: {path} was written with other settings ({', '.join(differ)}); "
                          "choose another --out")
@@ -213,6 +215,7 @@ def _output(args, names, train, test, generate_seconds, start, results) -> dict:
     out = {
         "dataset": args.dataset,
         "num_classes": len(names),
+        "generator": synthetic.VERSION,  # synthetic.VERSION: the clips a seed gives
         "train_samples": int(train[1].size),
         "test_samples": int(test[1].size),
         "settings": {k: v for k, v in vars(args).items() if k not in ("argv", "table", "resume", "earlier_commands")},

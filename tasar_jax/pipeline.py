@@ -205,7 +205,7 @@ def finetune_swag(model_dir, data_root, out_dir=None, *, config=None, upstream_s
 def attack(method: str, model_dir, data_path=None, out_path=None, *, hyper: dict | None = None, members=(),
            posterior_path=None, motion_path=None, swag_path=None, batch_size: int | None = None, seed: int = 0,
            upstream_targets: bool = False, progress: bool = True, memory_budget: int | str | None = None) -> dict:
-    """Runs attack ``method`` (``attacks.registry``) from the surrogate checkpoint ``model_dir`` on a gathered set
+    """Runs attack ``method`` (``attacks.build``) from the surrogate checkpoint ``model_dir`` on a gathered set
     and writes the adversarial set (npz). ``hyper``: the attack's keyword arguments (``targeted=True``: one random
     target per sample, ``common.random_targets``; ``upstream_targets`` allows the true class, as upstream).
 
@@ -219,37 +219,37 @@ def attack(method: str, model_dir, data_path=None, out_path=None, *, hyper: dict
     """
     import time
 
-    from tasar_jax.attacks import base, common, registry
+    from tasar_jax.attacks import base, build, common
 
     hyper = dict(hyper or {})
-    needs = registry.entry(method).needs
+    needs = build.needs(method, hyper)
     model_dir = pathlib.Path(model_dir)
     model, meta = checkpoints.load(model_dir)
     data_path = pathlib.Path(data_path) if data_path is not None else model_dir / GATHER_FILE
     x, labels = load_for_model(meta, data_path)
-    hyper.update(registry.dataset_arguments(method, meta["dataset"], hyper))
-    surrogate, extras = base.Surrogate.from_model(model), None
-    if needs == "surrogates":
+    found = {}
+    if "members" in needs:
         loaded = [checkpoints.load(m) for m in members]
         for m, (_, member_meta) in zip(members, loaded):
             _check_same_task(meta, f"ensemble member {m}", member_meta["dataset"],
                              member_meta["config"].get("num_classes"))
-        surrogate = [surrogate] + [base.Surrogate.from_model(m) for m, _ in loaded]
-        args = (surrogate,)
-    elif needs == "swag":
+        found["members"] = (model, *(m for m, _ in loaded))
+    if "swag" in needs:
         from tasar_jax.posterior import full_swag
 
         swag_file = swag_path or model_dir / "swag.npz"
         moments, swag_meta = full_swag.load_swag(swag_file)
         _check_same_task(meta, f"SWAG file {swag_file}", swag_meta.get("dataset"), None)
-        tuned = checkpoints.load(swag_meta.get("model_dir", model_dir))[0]
-        args = (base.Surrogate.from_model(tuned), moments)
-    elif needs == "posterior":
-        args, extras = _tasar_inputs(model, meta, model_dir, x, data_path, posterior_path, motion_path,
-                                     temporal=registry.uses_motion(method, hyper), progress=progress)
-    else:
-        args = (surrogate,)
-    atk = registry.constructor(method)(*args, **hyper)
+        found["swag"] = (moments, checkpoints.load(swag_meta.get("model_dir", model_dir))[0])
+    if "posterior" in needs:
+        found["posterior"] = _posterior(model, meta, model_dir, posterior_path)
+    if "motion" in needs:
+        from tasar_jax import motion
+
+        cache = pathlib.Path(motion_path) if motion_path else motion.default_cache_path(data_path)
+        ar1, ar2 = motion.cached_motion(x, cache, progress=progress)
+        found["motion"] = {"ar1": ar1, "ar2": ar2}
+    atk, extras = build.build(method, build.Artefacts(model=model, dataset=meta["dataset"], **found), **hyper)
     key, n, true_labels = jax.random.key(seed), x.shape[0], labels
     targeted = bool(hyper.get("targeted", False))
     if targeted:
@@ -277,10 +277,8 @@ def _check_same_task(meta: dict, what: str, dataset, num_classes) -> None:
         raise ValueError(f"{what} has {num_classes} classes, but the surrogate has {own}")
 
 
-def _tasar_inputs(model, meta, model_dir, x, data_path, posterior_path, motion_path, *, temporal, progress):
-    """TASAR's constructor arguments (per-stream surrogate, posterior) and per-sample motion extras."""
-    from tasar_jax import motion
-    from tasar_jax.attacks import base
+def _posterior(model, meta, model_dir, posterior_path) -> tuple:
+    """TASAR's per-stream posterior (default ``<model_dir>/posterior.npz``), checked against the surrogate."""
     from tasar_jax.posterior import load_posterior
 
     posterior_path = posterior_path or pathlib.Path(model_dir) / "posterior.npz"
@@ -290,12 +288,7 @@ def _tasar_inputs(model, meta, model_dir, x, data_path, posterior_path, motion_p
     if len(posterior) != streams.num_streams(model):
         raise ValueError(f"{posterior_path} is a {'two' if len(posterior) == 2 else 'single'}-stream "
                          f"posterior but {model_dir} is a {meta['architecture']} surrogate")
-    extras = None
-    if temporal:
-        cache = pathlib.Path(motion_path) if motion_path else motion.default_cache_path(data_path)
-        ar1, ar2 = motion.cached_motion(x, cache, progress=progress)
-        extras = {"ar1": ar1, "ar2": ar2}
-    return (base.Surrogate.from_model(model, streams=True), posterior), extras
+    return posterior
 
 
 def beat(model_dir, data_root, out_path=None, *, config=None, num_heads: int = 5, train_file: str = TRAIN_FILE,

@@ -166,3 +166,19 @@ def test_the_attacks_package_exports_no_generic_name_that_is_one_attacks():
 
     generic = {"init", "step", "update", "gradients", "run", "motion_term", "fool_rates"}
     assert not generic & set(attacks.__all__) and not any(hasattr(attacks, name) for name in generic)
+
+
+def test_attacks_are_built_by_name_in_one_place():
+    """Outside ``tasar_jax/attacks``, an attack named at run time comes from ``attacks.build``: no module imports
+    the registry, and the command line imports nothing else from the attacks package. (A module that always runs
+    one particular attack, like TRADES' I-FGSM validation, may call that attack's constructor.)"""
+    found = []
+    for path in _python_files("tasar_jax", "experiments"):
+        rel = path.relative_to(ROOT)
+        if rel.parts[:2] == ("tasar_jax", "attacks"):
+            continue
+        cli = rel.parts[:2] == ("tasar_jax", "cli")
+        found += [f"{rel.as_posix()}: {n}" for n in _imports(path) if n.startswith("tasar_jax.attacks")
+                  and (n == "tasar_jax.attacks.registry" or (cli and n not in ("tasar_jax.attacks",
+                                                                            "tasar_jax.attacks.build")))]
+    assert not found, "build attacks by name with tasar_jax.attacks.build:\n" + "\n".join(found)

@@ -72,3 +72,7 @@ def test_resume_keeps_measured_models_and_refuses_other_settings(tmp_path, monke
     assert not resumed["complete"]
     with pytest.raises(SystemExit, match="other settings .*epochs"):
         sq.main(small[:-4] + ["--epochs", "2", "--out", str(out), "--models", "mlp", "--resume"])
+    stale = dict(first, generator=first["generator"] - 1)  # measured on clips an older generator made
+    out.write_text(json.dumps(stale))
+    with pytest.raises(SystemExit, match="generator version"):
+        sq.main(small + ["--models", "mlp", "--resume"])

@@ -1,9 +1,12 @@
 """Attack names → constructors, imported lazily (each attack lives in its own module).
 
 Every constructor returns a ``base.Attack`` (``atk(key, x, y) -> x_adv``; ``atk.run(...) -> AttackResult``).
-``needs`` says what the constructor takes besides keyword hyper-parameters: ``surrogate`` (one
-``base.Surrogate``), ``surrogates`` (a sequence of them, for the ensemble attacks), ``swag`` (a surrogate plus the
-SWAG moments of its full network, BA) or ``posterior`` (a surrogate plus appended-head posterior, TASAR).
+``needs`` names the artefacts an attack takes besides keyword hyper-parameters (fields of ``build.Artefacts``); its
+first entry says what the constructor's positional arguments are: ``surrogate`` (one ``base.Surrogate``),
+``members`` (a sequence of them, for the ensemble attacks), ``swag`` (the SWAG-fine-tuned surrogate plus the SWAG
+moments of its full network, BA) or ``posterior`` (a per-stream surrogate plus its appended-head posterior, TASAR);
+``motion`` (TASAR's per-sample tvAR coefficients) travels as the run's extras and is needed only while the attack's
+``temporal`` setting is on. ``build.build`` is the one place that turns artefacts into constructor arguments.
 
 The TASAR ablations are attacks of their own (``tasar_no_motion``, ``tasar_no_dual``, ``tasar_mean``,
 ``tasar_one_head``): each is TASAR with one ``TASARConfig`` switch preset, so a study config names them like any
@@ -26,31 +29,33 @@ class UnknownAttackError(KeyError, ValueError):
 
 class AttackEntry(NamedTuple):
     target: str  # "module:function" under tasar_jax.attacks, or "package.module:function" anywhere
-    needs: str
+    needs: tuple[str, ...]  # artefacts (build.Artefacts fields), the constructor's positional kind first
     upstream: str  # the ``-attacker`` name upstream uses
     description: str
     preset: tuple[tuple[str, Any], ...] = ()  # keyword arguments the constructor gets unless the caller sets them
 
 
+_TASAR = ("posterior", "motion")  # the heads' posterior; the tvAR coefficients while ``temporal`` is on
+
 ATTACKS: dict[str, AttackEntry] = {
-    "fgsm": AttackEntry("fgsm:IFGSM", "surrogate", "FGSM", "I-FGSM, mean-abs normalised steps"),
-    "mifgsm": AttackEntry("fgsm:MIFGSM", "surrogate", "MI-FGSM", "momentum I-FGSM (decay 0.1 as upstream)"),
-    "smart": AttackEntry("smart:SMART", "surrogate", "SMART", "class + perceptual (bone, acceleration) loss"),
-    "ciasa": AttackEntry("smart:CIASA", "surrogate", "CIASA", "SMART plus a bone-direction discriminator"),
-    "mig": AttackEntry("mig:MIG", "surrogate", "MIG", "momentum integrated gradients (20 scales)"),
-    "dim": AttackEntry("dim:DIM", "surrogate", "Augment", "input diversity: crop-resize, corruption, shear"),
-    "ensemble": AttackEntry("ensemble:ENSEMBLE", "surrogates", "ENSEMBLE", "sign steps on summed member logits"),
-    "svre": AttackEntry("ensemble:SVRE", "surrogates", "SVRE", "stochastic variance-reduced ensemble"),
-    "ba": AttackEntry("ba:BA", "swag", "BA", "Bayesian attack: SWAG over the full surrogate"),
-    "tasar": AttackEntry("tasar:TASAR", "posterior", "TASAR", "post-trained Bayesian heads + motion dynamics"),
-    "tasar_no_motion": AttackEntry("tasar:TASAR", "posterior", "TASAR", "ablation: TASAR without the motion term",
+    "fgsm": AttackEntry("fgsm:IFGSM", ("surrogate",), "FGSM", "I-FGSM, mean-abs normalised steps"),
+    "mifgsm": AttackEntry("fgsm:MIFGSM", ("surrogate",), "MI-FGSM", "momentum I-FGSM (decay 0.1 as upstream)"),
+    "smart": AttackEntry("smart:SMART", ("surrogate",), "SMART", "class + perceptual (bone, acceleration) loss"),
+    "ciasa": AttackEntry("smart:CIASA", ("surrogate",), "CIASA", "SMART plus a bone-direction discriminator"),
+    "mig": AttackEntry("mig:MIG", ("surrogate",), "MIG", "momentum integrated gradients (20 scales)"),
+    "dim": AttackEntry("dim:DIM", ("surrogate",), "Augment", "input diversity: crop-resize, corruption, shear"),
+    "ensemble": AttackEntry("ensemble:ENSEMBLE", ("members",), "ENSEMBLE", "sign steps on summed member logits"),
+    "svre": AttackEntry("ensemble:SVRE", ("members",), "SVRE", "stochastic variance-reduced ensemble"),
+    "ba": AttackEntry("ba:BA", ("swag",), "BA", "Bayesian attack: SWAG over the full surrogate"),
+    "tasar": AttackEntry("tasar:TASAR", _TASAR, "TASAR", "post-trained Bayesian heads + motion dynamics"),
+    "tasar_no_motion": AttackEntry("tasar:TASAR", _TASAR, "TASAR", "ablation: TASAR without the motion term",
                                    (("temporal", False),)),
-    "tasar_no_dual": AttackEntry("tasar:TASAR", "posterior", "TASAR",
+    "tasar_no_dual": AttackEntry("tasar:TASAR", _TASAR, "TASAR",
                                  "ablation: the plain SG-AdaHMC heads, no SWAG/flatness posterior",
                                  (("dual_posterior", False),)),
-    "tasar_mean": AttackEntry("tasar:TASAR", "posterior", "TASAR", "ablation: scale 0, the SWAG mean only",
+    "tasar_mean": AttackEntry("tasar:TASAR", _TASAR, "TASAR", "ablation: scale 0, the SWAG mean only",
                               (("scale", 0.0),)),
-    "tasar_one_head": AttackEntry("tasar:TASAR", "posterior", "TASAR", "ablation: only the first appended head",
+    "tasar_one_head": AttackEntry("tasar:TASAR", _TASAR, "TASAR", "ablation: only the first appended head",
                                   (("num_heads", 1),)),
 }
 
@@ -89,9 +94,9 @@ def hyper_names(name: str) -> frozenset[str]:
 
     named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     own = {p.name for p in inspect.signature(constructor(name)).parameters.values() if p.kind in named}
-    out = (own - {"surrogate", "surrogates", "swag", "posterior"}) | set(base.ALIASES)
+    out = (own - {("surrogate",), ("members",), ("swag",), "posterior"}) | set(base.ALIASES)
     out |= {f.name for f in dataclasses.fields(base.AttackConfig)}
-    if entry(name).needs == "posterior":
+    if entry(name).needs[0] == "posterior":
         from tasar_jax.attacks.tasar import TASARConfig
 
         out |= {f.name for f in dataclasses.fields(TASARConfig)}
@@ -105,9 +110,45 @@ def settings(name: str, given: dict) -> dict:
     return {**dict(entry(name).preset), **given}
 
 
-def uses_motion(name: str, given: dict) -> bool:
-    """Whether attack ``name`` with settings ``given`` needs the tvAR motion coefficients (TASAR's motion term)."""
-    return entry(name).needs == "posterior" and bool(settings(name, given).get("temporal", True))
+def needs(name: str, given: dict) -> tuple[str, ...]:
+    """The artefacts attack ``name`` with settings ``given`` needs: its entry's, without ``motion`` while its
+    ``temporal`` setting is off (TASAR without the motion term)."""
+    temporal = bool(settings(name, given).get("temporal", True))
+    return tuple(n for n in entry(name).needs if n != "motion" or temporal)
+
+
+def defaults(name: str) -> dict:
+    """Every hyper-parameter attack ``name`` accepts (``hyper_names``, aliases aside) with the value it runs with when
+    not given: the constructor's keyword defaults, the config dataclass's field defaults, then the entry's preset.
+    ``None`` where the default depends on the inputs (e.g. SVRE's ``inner_steps``, SMART's ``torso``)."""
+    import dataclasses
+    import inspect
+
+    from tasar_jax.attacks import base
+
+    out = {f.name: f.default for f in dataclasses.fields(base.AttackConfig)}
+    if entry(name).needs[0] == "posterior":
+        from tasar_jax.attacks.tasar import TASARConfig
+
+        out.update({f.name: f.default for f in dataclasses.fields(TASARConfig)})
+    if entry(name).target == "smart:CIASA":
+        out.update(defaults("smart"))
+    ctor = constructor(name)
+    own = inspect.signature(ctor.func if isinstance(ctor, functools.partial) else ctor).parameters.values()
+    out.update({p.name: p.default for p in own if p.default is not inspect.Parameter.empty})
+    out.update(entry(name).preset)
+    return {k: v for k, v in out.items() if k in hyper_names(name) and k not in base.ALIASES}
+
+
+def upstream_settings(name: str) -> dict:
+    """The settings that make attack ``name`` behave as upstream's code (the CLI's ``--upstream``): TASAR's
+    per-batch early stop, shared draws and §7.15 bone head; ``upstream=True`` where the constructor has it."""
+    if entry(name).needs[0] == "posterior":
+        from tasar_jax.attacks.tasar import TASARConfig
+
+        reference = TASARConfig.upstream()
+        return {k: getattr(reference, k) for k in ("group_size", "shared_draws", "bone_head_sees_joint")}
+    return {"upstream": True} if "upstream" in hyper_names(name) else {}
 
 
 def constructor(name: str) -> Callable:

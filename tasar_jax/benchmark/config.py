@@ -195,7 +195,7 @@ def _check_sections(raw: Mapping) -> None:
 def parse(source) -> BenchmarkConfig:
     """Validated ``BenchmarkConfig`` from a dict or file (unknown model/attack names are errors here, not later)."""
     from tasar_jax import models
-    from tasar_jax.attacks import registry
+    from tasar_jax.attacks import build
     from tasar_jax.data import layouts
 
     raw = read(source)
@@ -215,9 +215,9 @@ def parse(source) -> BenchmarkConfig:
             raise ValueError(f"model {spec.name}: defence must be one of {DEFENCES}, got {spec.defence!r}")
     attack_specs = tuple(_attack(n, a, raw.get("attack", {})) for n, a in raw["attacks"].items())
     for spec in attack_specs:
-        registry.entry(spec.method)
+        build.entry(spec.method)
         try:
-            known = registry.hyper_names(spec.method)
+            known = build.hyper_names(spec.method)
         except (ImportError, AttributeError):  # a module not installed: the runner reports the cell as skipped
             known = None
         if known is not None:

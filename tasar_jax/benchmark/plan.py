@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tasar_jax import models
-from tasar_jax.attacks import registry
+from tasar_jax.attacks import build
 from tasar_jax.benchmark.config import AttackSpec, BenchmarkConfig, ModelSpec
 from tasar_jax.data import layouts, synthetic
 
@@ -85,17 +85,17 @@ def surrogate_passes(attack: AttackSpec, surrogate: str, cfg: BenchmarkConfig) -
     for MIG, ``n_models`` SWAG draws for BA, one per member for the ensemble, and for SVRE one per member at the
     outer iterate plus one per member at each of its ``inner_steps`` (default 4 × members) inner iterates.
     """
-    method, hyper = attack.method, registry.settings(attack.method, dict(attack.hyper))
+    method, hyper = attack.method, {**build.defaults(attack.method), **build.settings(attack.method, attack.hyper)}
     members = list(attack.members or cfg.surrogates)
     if method == "mig":
-        return {surrogate: float(hyper.get("ig_steps", 20))}
+        return {surrogate: float(hyper["ig_steps"])}
     if method == "ba":
-        return {surrogate: float(hyper.get("n_models", 3))}
+        return {surrogate: float(hyper["n_models"])}
     if method == "ensemble":
         return {m: 1.0 for m in members}
     if method == "svre":  # every member at the outer iterate; at each inner iterate the drawn one (B18)
         inner = hyper.get("inner_steps") or 4 * len(members)
-        per_member = inner if hyper.get("shared_draws") is False else inner / len(members)  # expected draws
+        per_member = inner if not hyper["shared_draws"] else inner / len(members)  # expected draws
         return {m: 1.0 + per_member for m in members}
     return {surrogate: 1.0}
 
@@ -155,8 +155,8 @@ def plan(cfg: BenchmarkConfig, repeats: int = 3) -> list[dict]:
         epochs = int(spec.train.get("epochs", 0) or 0)
         rows.append({"stage": f"model {name}", "work": f"train {epochs} epochs × {n_train} clips",
                      "seconds": epochs * (n_train * s.train_step + n_test * s.forward)})
-    needs = {registry.entry(a.method).needs for a in cfg.attacks}
-    temporal = any(registry.uses_motion(a.method, dict(a.hyper)) for a in cfg.attacks)
+    needs = {n for a in cfg.attacks for n in build.needs(a.method, a.hyper)}
+    temporal = "motion" in needs
     samples = min(n_test, max((a.samples or n_test) for a in cfg.attacks)) if cfg.attacks else 0
     motion_clip = _motion_seconds_per_clip(cfg) if temporal else 0.0
     for name in cfg.surrogates:
@@ -177,7 +177,7 @@ def plan(cfg: BenchmarkConfig, repeats: int = 3) -> list[dict]:
             if attack.surrogates and surrogate not in attack.surrogates:
                 continue
             n = min(attack.samples or n_test, n_test)
-            iterations = int(attack.hyper.get("iterations", 200))
+            iterations = int({**build.defaults(attack.method), **attack.hyper}["iterations"])
             passes = surrogate_passes(attack, surrogate, cfg)
             attack_s = n * iterations * sum(p * speed[m].input_gradient for m, p in passes.items())
             eval_s = 2 * n * sum(speed[t].forward for t in cfg.targets)

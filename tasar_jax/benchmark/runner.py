@@ -26,7 +26,7 @@ import zlib
 import jax
 
 from tasar_jax import checkpoints
-from tasar_jax.attacks import base, common, registry
+from tasar_jax.attacks import base, build, common
 from tasar_jax.benchmark import prepare
 from tasar_jax.benchmark.config import AttackSpec, BenchmarkConfig, parse
 from tasar_jax.benchmark.store import Store, identity, to_json, write_json
@@ -57,41 +57,32 @@ class _Models:
             self.predictors[name] = metrics.Predictor(self.model(name), self.batch_size)
         return self.predictors[name]
 
-    def surrogate(self, name: str) -> base.Surrogate:
-        return base.Surrogate.from_model(self.model(name))
-
 
 def build_attack(cfg: BenchmarkConfig, attack: AttackSpec, surrogate: str, models: _Models, prep: dict):
     """``(base.Attack, extras or None)`` for ``attack`` from ``surrogate``; raises ``prepare.Unavailable``."""
     try:
-        ctor = registry.constructor(attack.method)
-    except (ImportError, AttributeError) as err:
+        build.constructor(attack.method)
+    except (ImportError, AttributeError) as err:  # a plugin attack whose module is not installed
         raise prepare.Unavailable(f"attack {attack.method!r} is not available: {err}") from None
-    needs = registry.entry(attack.method).needs
-    hyper = {**attack.hyper, **registry.dataset_arguments(attack.method, cfg.dataset, attack.hyper)}
-    if needs == "surrogate":
-        return ctor(models.surrogate(surrogate), **hyper), None
-    if needs == "surrogates":
-        members = attack.members or cfg.surrogates
-        return ctor([models.surrogate(m) for m in members], **hyper), None
-    if needs == "swag":
+    needs = build.needs(attack.method, attack.hyper)
+    found = {}
+    if "members" in needs:
+        found["members"] = tuple(models.model(m) for m in attack.members or cfg.surrogates)
+    if "swag" in needs:
         from tasar_jax.posterior import full_swag
 
-        tuned = base.Surrogate.from_model(checkpoints.load(prep["swag"]["model_dir"])[0])
-        return ctor(tuned, full_swag.load_swag(prep["swag"]["file"])[0], **hyper), None
-    if needs == "posterior":
+        found["swag"] = (full_swag.load_swag(prep["swag"]["file"])[0], checkpoints.load(prep["swag"]["model_dir"])[0])
+    if "posterior" in needs:
         from tasar_jax.posterior import load_posterior
 
-        model = models.model(surrogate)  # TASAR's heads take per-stream logits: (z,) or (z_J, z_B)
-        atk = ctor(base.Surrogate.from_model(model, streams=True),
-                   load_posterior(prep["posterior"]["file"])[0], **hyper)
-        if "motion" not in prep:
-            return atk, None
+        found["posterior"] = load_posterior(prep["posterior"]["file"])[0]
+    if "motion" in needs:
         from tasar_jax import motion
 
         loaded = motion.load_motion(prep["motion"]["file"])
-        return atk, {"ar1": loaded["ar1"], "ar2": loaded["ar2"]}
-    raise prepare.Unavailable(f"attack {attack.method!r} needs {needs!r}, which the runner does not provide")
+        found["motion"] = {"ar1": loaded["ar1"], "ar2": loaded["ar2"]}
+    artefacts = build.Artefacts(model=models.model(surrogate), dataset=cfg.dataset, **found)
+    return build.build(attack.method, artefacts, **attack.hyper)
 
 
 def attack_cell(cfg, attack: AttackSpec, surrogate: str, models: _Models, prep: dict, run: pathlib.Path) -> dict:
@@ -135,7 +126,7 @@ def eval_cell(cfg, log: dict, target: str, models: _Models, prep: dict) -> dict:
 
 def _needed_models(cfg: BenchmarkConfig) -> list[str]:
     names = list(dict.fromkeys([*cfg.surrogates, *cfg.targets, *(m for a in cfg.attacks for m in a.members)]))
-    if any(registry.entry(a.method).needs == "surrogates" and not a.members for a in cfg.attacks):
+    if any("members" in build.needs(a.method, a.hyper) and not a.members for a in cfg.attacks):
         names = list(dict.fromkeys([*names, *cfg.surrogates]))
     return names
 
@@ -143,8 +134,7 @@ def _needed_models(cfg: BenchmarkConfig) -> list[str]:
 def _prepare_surrogate(cfg, name, records, data, run, store, progress) -> tuple[dict, dict]:
     """Gathered set plus whatever the configured attacks need; returns (prep, {stage: unavailable reason})."""
     prep = {"gathered": prepare.gather_stage(cfg, name, records[name], data, run, store)}
-    needs = {registry.entry(a.method).needs for a in cfg.attacks}
-    temporal = any(registry.uses_motion(a.method, a.hyper) for a in cfg.attacks)
+    needs = {n for a in cfg.attacks for n in build.needs(a.method, a.hyper)}
     missing = {}
     for need, stage in (("posterior", lambda: prepare.posterior_stage(cfg, name, records[name], data, run, store,
                                                                       progress=progress)),
@@ -155,7 +145,7 @@ def _prepare_surrogate(cfg, name, records, data, run, store, progress) -> tuple[
                 prep[need] = stage()
             except prepare.Unavailable as err:
                 missing[need] = str(err)
-    if temporal and "posterior" in prep:
+    if "motion" in needs and "posterior" in prep:
         prep["motion"] = prepare.motion_stage(cfg, name, prep["gathered"], run, store, progress=progress)
     return prep, missing
 
@@ -205,8 +195,7 @@ def run_benchmark(config, workdir, *, resume: bool = True, progress: bool = True
         for surrogate, attack in pairs:
             prep = preps[surrogate]
             bar.update(task, description=f"{surrogate} / {attack.name}")
-            need = registry.entry(attack.method).needs
-            deps = {"posterior": ("posterior", "motion"), "swag": ("swag",)}.get(need, ())
+            deps = [n for n in build.needs(attack.method, attack.hyper) if n in ("posterior", "motion", "swag")]
             spec = {"attack": to_json(attack.__dict__), "surrogate": identity(records[surrogate]),
                     "gathered": identity(prep["gathered"]), "seed": cfg.seed,
                     "members": [identity(records[m]) for m in attack.members],
@@ -214,8 +203,9 @@ def run_benchmark(config, workdir, *, resume: bool = True, progress: bool = True
             log = store.get(f"attack-{surrogate}-{attack.name}", spec)
             if log is None:
                 try:
-                    if need in unavailable[surrogate]:
-                        raise prepare.Unavailable(unavailable[surrogate][need])
+                    for need in deps:
+                        if need in unavailable[surrogate]:
+                            raise prepare.Unavailable(unavailable[surrogate][need])
                     log = attack_cell(cfg, attack, surrogate, models, prep, run)
                     log = store.put(f"attack-{surrogate}-{attack.name}", spec, log, files=[log["file"]])
                 except prepare.Unavailable as err:

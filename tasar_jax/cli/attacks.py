@@ -38,39 +38,59 @@ def _import_posterior(args) -> None:
     console.print(f"{kind}posterior with {args.heads} heads from {', '.join(map(str, folders))} → {args.out}")
 
 
+# the attack flags besides --set: flag destination → the setting it gives (None: flag not given)
+_FLAGS = {"iterations": "iterations", "epsilon": "epsilon", "step": "step_size", "samples_per_head": "samples_per_head",
+          "n_models": "n_models", "scale": "scale"}
+
+
 def _hyper(args) -> dict:
-    """The attack's keyword arguments from the common flags, the method's own flags and ``--set KEY=VALUE``."""
-    import difflib
-    import inspect
+    """The attack's keyword arguments from the flags that were given and ``--set KEY=VALUE``; the rest keep the
+    attack's own defaults (``attacks.build.defaults``)."""
     import json
 
-    from tasar_jax.attacks import registry, tasar
+    from tasar_jax.attacks import build
 
-    hyper = {"iterations": args.iterations, "epsilon": args.epsilon, "step_size": args.step,
-             "targeted": args.targeted}
-    if args.method == "tasar":
-        hyper.update(samples_per_head=args.samples_per_head, scale=args.scale, temporal=not args.no_temporal)
-        if args.upstream:
-            hyper.update({k: getattr(tasar.TASARConfig.upstream(), k)
-                          for k in ("group_size", "shared_draws", "bone_head_sees_joint")})
-    elif args.method == "ba":
-        hyper.update(n_models=args.n_models, scale=args.scale)
-    if args.upstream and "upstream" in inspect.signature(registry.constructor(args.method)).parameters:
-        hyper["upstream"] = True
-    accepted = registry.hyper_names(args.method)
+    hyper = {setting: getattr(args, flag) for flag, setting in _FLAGS.items() if getattr(args, flag) is not None}
+    if args.targeted:
+        hyper["targeted"] = True
+    if args.no_temporal:
+        hyper["temporal"] = False
+    if args.upstream:
+        hyper.update(build.upstream_settings(args.method))
     for item in args.set:
         name, _, value = item.partition("=")
         if not value:
             raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
-        if name.replace("-", "_") not in accepted:
-            close = difflib.get_close_matches(name.replace("-", "_"), sorted(accepted), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; it takes {', '.join(sorted(accepted))}"
-            raise ValueError(f"--set {name}: {args.method} has no setting {name!r}{hint}")
         try:
             hyper[name.replace("-", "_")] = json.loads(value)
         except json.JSONDecodeError:
             hyper[name.replace("-", "_")] = value
+    build.check_settings(args.method, hyper)
     return hyper
+
+
+def _settings_help() -> str:
+    """Every attack's settings with their defaults, for ``attack --help`` (common ones listed once)."""
+    import textwrap
+
+    from tasar_jax.attacks import build
+
+    common = build.defaults("fgsm")
+    lines = ["settings (--set KEY=VALUE; defaults shown):",
+             "  every attack: " + ", ".join(f"{k}={v!r}" for k, v in common.items())]
+    for name in build.names():
+        first = next(n for n in build.names() if build.entry(n).target == build.entry(name).target)
+        try:
+            own = {k: v for k, v in build.defaults(name).items() if k not in common or common[k] != v}
+        except (ImportError, AttributeError):  # a plugin attack whose module is not installed
+            continue
+        own = {k: ("<the dataset's>" if k in ("parents", "dataset") else repr(v)) for k, v in own.items()}
+        if first != name:  # a preset variant (the TASAR ablations)
+            text = f"{name}: {first} with " + ", ".join(f"{k}={v!r}" for k, v in build.entry(name).preset)
+        else:
+            text = f"{name}: " + (", ".join(f"{k}={v}" for k, v in own.items()) or "no others")
+        lines += textwrap.wrap(text, 116, initial_indent="  ", subsequent_indent="      ")
+    return "\n".join(lines)
 
 
 def _attack(args) -> None:
@@ -142,17 +162,20 @@ def add_commands(sub) -> None:
     p.add_argument("--dataset", default=None, choices=sorted(DATASETS), help="recorded in the metadata")
     p.set_defaults(func=_import_posterior)
 
-    from tasar_jax.attacks import registry
+    import argparse
 
-    p = sub.add_parser("attack", help="run an attack from a surrogate checkpoint on its gathered samples")
-    p.add_argument("--method", default="tasar", choices=registry.names())
+    from tasar_jax.attacks import build
+
+    p = sub.add_parser("attack", help="run an attack from a surrogate checkpoint on its gathered samples",
+                       epilog=_settings_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--method", default="tasar", choices=build.names())
     p.add_argument("--model", required=True, help="surrogate checkpoint directory")
     p.add_argument("--member", action="append", default=[], help="ensemble/svre: another member checkpoint")
     p.add_argument("--data", default=None, help="samples to attack (default: <model>/adClassTrain.npz)")
     p.add_argument("--out", default=None, help="default: <model>/<method>_adv.npz")
-    p.add_argument("--iterations", type=COUNT, default=200)
-    p.add_argument("--epsilon", type=POSITIVE, default=0.01)
-    p.add_argument("--step", type=POSITIVE, default=0.01)
+    p.add_argument("--iterations", type=COUNT, default=None, help="the attack's iterations setting")
+    p.add_argument("--epsilon", type=POSITIVE, default=None, help="the attack's epsilon setting (L∞ radius)")
+    p.add_argument("--step", type=POSITIVE, default=None, help="the attack's step_size setting")
     p.add_argument("--targeted", action="store_true", help="random target class per sample (keyed by --seed)")
     p.add_argument("--upstream", action="store_true", help="the attack's upstream switches (TASAR: per-batch early "
                    "stop, shared draws, §7.15 bone head) and targets that may equal the true class")
@@ -165,11 +188,11 @@ def add_commands(sub) -> None:
     g = p.add_argument_group("TASAR and BA")
     g.add_argument("--posterior", default=None, help="TASAR: default <model>/posterior.npz")
     g.add_argument("--motion", default=None, help="TASAR: AR1/AR2 cache (default: beside the data file)")
-    g.add_argument("--samples-per-head", type=COUNT, default=20, help="TASAR posterior draws per head")
+    g.add_argument("--samples-per-head", type=COUNT, default=None, help="TASAR: posterior draws per head")
     g.add_argument("--no-temporal", action="store_true", help="TASAR without the motion-dynamics term")
     g.add_argument("--swag", default=None, help="BA: default <model>/swag.npz (tasar-jax finetune)")
-    g.add_argument("--n-models", type=COUNT, default=3, help="BA: networks drawn per iteration")
-    g.add_argument("--scale", type=NON_NEGATIVE, default=1.5, help="posterior std multiplier (TASAR, BA)")
+    g.add_argument("--n-models", type=COUNT, default=None, help="BA: networks drawn per iteration")
+    g.add_argument("--scale", type=NON_NEGATIVE, default=None, help="posterior std multiplier (TASAR, BA)")
     p.set_defaults(func=_attack)
 
     p = sub.add_parser("finetune", help="BA's surrogate: SWAG fine-tuning of the whole network (upstream finetune)")

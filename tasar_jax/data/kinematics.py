@@ -22,7 +22,8 @@ _LEFT_AND_CENTRE = (
     ("lower_back", "torso", (0.0, 0.10, -0.01), "spine"),
     ("upper_back", "lower_back", (0.0, 0.15, -0.01), "spine"),
     ("thorax", "upper_back", (0.0, 0.20, 0.0), "spine"),
-    ("neck", "thorax", (0.0, 0.10, 0.01), "neck"),
+    ("cervical", "thorax", (0.0, 0.0, 0.0), None),  # virtual joint: turns neck and head about the neck's base
+    ("neck", "cervical", (0.0, 0.10, 0.01), "neck"),
     ("head", "neck", (0.0, 0.12, 0.02), "neck"),
     ("l_clavicle", "thorax", (0.05, -0.01, 0.0), "clavicle"),
     ("l_shoulder", "l_clavicle", (0.14, -0.02, 0.0), "clavicle"),
@@ -61,7 +62,7 @@ _LIMITS_LEFT = {
     "torso": ((-30, 95), (-60, 60), (-40, 40)),
     "upper_back": ((-20, 45), (-30, 30), (-20, 20)),
     "thorax": ((-20, 45), (-40, 40), (-20, 20)),
-    "head": ((-50, 60), (-80, 80), (-40, 40)),
+    "cervical": ((-50, 60), (-80, 80), (-40, 40)),
     "l_shoulder": ((-180, 60), (-90, 90), (-45, 180)),
     "l_elbow": ((-155, 0), (-90, 90), (-15, 15)),
     "l_wrist": ((-80, 80), (-80, 80), (-60, 60)),

@@ -30,7 +30,7 @@ import numpy as np
 
 from tasar_jax.data import catalog, formats, kinematics as kin, layouts, motions
 
-VERSION = 2  # bumped whenever the same seed gives different clips (benchmark stages key their data on it)
+VERSION = 3  # bumped whenever the same seed gives different clips (benchmark stages key their data on it)
 _SPLIT_IDS = {"train": 0, "test": 1}
 _T = layouts.NUM_FRAMES
 _FIDGET_DEG = 1.5  # std of the slow per-joint fidgeting
@@ -138,7 +138,7 @@ def _idle(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
                     f"{side}_knee": (rng.uniform(0, 8), 0, 0)}, ones, False)
     sway = np.sin(2 * np.pi * rng.uniform(0.2, 0.8) * np.linspace(0, 1, p.shape[0]) + rng.uniform(0, 2 * np.pi))
     d.add_pose({"torso": (rng.normal(0, 4), 0, rng.normal(0, 2)), "thorax": (rng.normal(0, 4), 0, 0),
-                "head": (rng.normal(0, 8), rng.normal(0, 10), 0)}, ones, False)
+                "cervical": (rng.normal(0, 8), rng.normal(0, 10), 0)}, ones, False)
     d.add_pose({"torso": (1.5, 0, 1.5)}, sway, False)
     t = np.linspace(0, 1, p.shape[0])  # fidgeting runs on clip time, not action time
     freq = rng.uniform(0.2, 1.0, size=(2, len(kin.JOINTS), 3))

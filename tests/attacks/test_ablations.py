@@ -19,7 +19,7 @@ CFG = dict(iterations=4, epsilon=0.05, step_size=0.01, samples_per_head=3, tempo
 def test_ablation_is_tasar_with_one_switch(name):
     atk = registry.constructor(name)(base.Surrogate(_stream_apply, _tiny_params()), _posterior())
     assert atk.config == tasar.TASARConfig(**SWITCHES[name])
-    assert registry.entry(name).needs == "posterior" and registry.settings(name, {}) == SWITCHES[name]
+    assert registry.entry(name).needs == ("posterior", "motion") and registry.settings(name, {}) == SWITCHES[name]
 
 
 def test_a_configured_hyper_parameter_wins_over_the_preset():

@@ -12,8 +12,8 @@ from tasar_jax.attacks import base, fgsm, registry, tasar
 
 T, V, K, N = 8, 25, 5, 4
 ITERS = 4
-SINGLE = [n for n, e in registry.ATTACKS.items() if e.needs == "surrogate"]
-MULTI = [n for n, e in registry.ATTACKS.items() if e.needs == "surrogates"]
+SINGLE = [n for n, e in registry.ATTACKS.items() if e.needs == ("surrogate",)]
+MULTI = [n for n, e in registry.ATTACKS.items() if e.needs == ("members",)]
 
 
 def _apply(p, x):

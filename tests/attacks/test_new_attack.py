@@ -40,7 +40,7 @@ def Sign(surrogate: base.Surrogate, **config) -> base.Attack:
 @pytest.fixture
 def registered(monkeypatch):
     monkeypatch.setitem(registry.ATTACKS, "toy_sign", registry.AttackEntry(
-        f"{__name__}:Sign", "surrogate", "BIM", "plain sign steps (a test's toy attack)"))
+        f"{__name__}:Sign", ("surrogate",), "BIM", "plain sign steps (a test's toy attack)"))
 
 
 def test_the_new_attack_runs_through_the_shared_driver(registered):

@@ -127,7 +127,7 @@ def test_missing_attack_module_is_a_skipped_cell(tmp_path, monkeypatch, full_run
     out, _ = full_run
     from tasar_jax.attacks import registry
 
-    monkeypatch.setitem(registry.ATTACKS, "ghost", registry.AttackEntry("ghost:GHOST", "surrogate", "", ""))
+    monkeypatch.setitem(registry.ATTACKS, "ghost", registry.AttackEntry("ghost:GHOST", ("surrogate",), "", ""))
     cfg = {**CONFIG, "attacks": {**CONFIG["attacks"], "ghost": {}}}
     results = runner.run_benchmark(cfg, out, progress=False, console=_quiet())
     assert [s["attack"] for s in results["skipped"]] == ["ghost"] and "not available" in results["skipped"][0]["reason"]

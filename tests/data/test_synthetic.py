@@ -140,6 +140,34 @@ def test_joint_angles_stay_within_human_limits():
     np.testing.assert_array_equal(kinematics.LIMITS[r, 2], -kinematics.LIMITS[l_, 2, ::-1])
 
 
+def test_every_posed_joint_moves_a_stored_joint():
+    """A pose that rotates a joint without child bones moves nothing (the head's nod and shake once did)."""
+    stored = sorted({kinematics.INDEX[n] for spec in layouts.DATASETS.values() for n in spec.skeleton.joint_names})
+    rest = kinematics.forward_kinematics(kinematics.OFFSET, np.zeros((1, len(kinematics.JOINTS), 3)))[0]
+    for name, (pos, neg) in motions.POSES.items():
+        for joint, angle in {**neg, **pos}.items():
+            if joint.startswith("_") or not any(angle):
+                continue
+            angles = np.zeros((1, len(kinematics.JOINTS), 3))
+            angles[0, kinematics.INDEX[joint]] = 0.5 * np.asarray(angle)  # half-way: a full turn moves nothing
+            moved = np.abs(kinematics.forward_kinematics(kinematics.OFFSET, angles)[0] - rest)[stored].max()
+            assert moved > 1e-3, f"pose {name!r}: rotating {joint!r} moves no stored joint ({moved:.4f} m)"
+
+
+def test_head_shake_and_nod_move_the_head_about_the_neck_base():
+    t = np.linspace(0, 1, 60)
+    head, neck, thorax = (kinematics.INDEX[n] for n in ("head", "neck", "thorax"))
+    for pose, axis in (("head_shake", 0), ("nod", 2)):
+        drive = motions.Drive.zeros(t.size)
+        motions.apply_track(drive, motions.parse_track(f"C {pose} osc2"), t, 1.0)
+        pos = kinematics.forward_kinematics(kinematics.OFFSET, drive.angles)
+        rel = pos[:, head] - pos[:, thorax]
+        assert np.ptp(rel[:, axis]) > 0.03  # sideways for a shake, forwards for a nod: several cm
+        for a, b in ((head, neck), (head, thorax), (neck, thorax)):  # both file orders' bones stay rigid
+            length = np.linalg.norm(pos[:, a] - pos[:, b], axis=-1)
+            assert np.ptp(length) < 1e-9
+
+
 def _mean_trajectory(dataset, label, n=64):
     """Mean over recordings of the first person's joints (T, J, 3), minus its time average (idle offsets)."""
     clips = [synthetic.sample(dataset, label, np.random.default_rng([11, label, i]), sensor=False)["persons"][0]
