@@ -118,10 +118,10 @@ def attack_programs(name: str, apply_fn, args):
         def attack(params, posterior, x, labels, ar1, ar2, key):
             return tasar.tasar_attack(stream_apply, params, posterior, x, labels, key, cfg, ar1=ar1, ar2=ar2).x_adv
 
-        def step(params, posterior, x, labels, ar1, ar2, key):
-            indices = jnp.arange(x.shape[0])
-            return tasar.step(cfg, stream_apply, params, posterior, x, labels, (ar1, ar2), key, indices,
-                              tasar.init(x), 0)[0].x
+        def step(params, posterior, x, labels, ar1, ar2, key):  # the spec's step, as the shared driver calls it
+            atk = tasar.TASAR(base.Surrogate(stream_apply, params), posterior, **vars(cfg))
+            return atk.spec.step(atk.surrogate.apply_fn, (params, atk.posterior, key), x, labels, None,
+                                 atk.spec.init(x, labels), 0, index=jnp.arange(x.shape[0]), ar1=ar1, ar2=ar2)[0].x
         return attack, step
     if name == "ifgsm":
         spec = fgsm.IFGSMSpec(base.AttackConfig(iterations=args.iterations))

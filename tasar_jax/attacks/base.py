@@ -8,11 +8,12 @@ samples, the final iterate, the surrogate's predictions on it.
 
 An attack spec has a ``config`` (an ``AttackConfig``) and implements ``init(x0, labels) -> state`` (a pytree with
 the iterate as ``state.x`` and the batch axis first on every leaf) and
-``step(apply_fn, params, x0, labels, keys, state, t) -> (state, logits)``, where ``logits`` are the surrogate's on
-the iterate entering iteration ``t`` and ``keys`` are per-sample PRNG keys (``fold_in(key, global index)``), so
-random attacks do not depend on how samples are batched. The spec must be hashable (it is a static jit argument);
-arrays an attack needs besides the surrogate (posteriors, SWAG moments, motion coefficients) travel in ``params``
-or in per-sample ``extras``.
+``step(apply_fn, params, x0, labels, keys, state, t, **extras) -> (state, logits[, intermediates])``, where
+``logits`` are the surrogate's on the iterate entering iteration ``t`` and ``keys`` are per-sample PRNG keys
+(``fold_in(key, global index)``), so random attacks do not depend on how samples are batched; ``intermediates``
+(optional, a dict of per-sample arrays) is what a run with ``trace=True`` records besides the logits, fool flags
+and next iterate. The spec must be hashable (it is a static jit argument); arrays an attack needs besides the
+surrogate (posteriors, SWAG moments) travel in ``params``, per-sample ones (motion coefficients) in ``extras``.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ class Surrogate(NamedTuple):
 
 class AttackResult(NamedTuple):
     """``x_adv`` (final iterate), surrogate ``logits``/``predictions``/``success`` on it, ``iterations`` applied
-    per sample, and ``fooled_iters`` (n, B): success on the iterate entering each iteration (upstream's fool
-    rate bookkeeping)."""
+    per sample, ``fooled_iters`` (n, B): success on the iterate entering each iteration (upstream's fool
+    rate bookkeeping), and with ``trace=True`` the per-iteration ``trace`` (n, B, ...): ``logits``, ``fooled``,
+    ``x_next`` and the spec's own intermediates."""
 
     x_adv: jax.Array
     logits: jax.Array
@@ -54,6 +56,7 @@ class AttackResult(NamedTuple):
     success: jax.Array
     iterations: jax.Array
     fooled_iters: jax.Array
+    trace: dict | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,26 +142,30 @@ def _freeze(active, new, old):
     return jax.tree.map(lambda n, o: jnp.where(keep(n), n, o), new, old)
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "apply_fn"))
-def _run(spec, apply_fn, params, x0, labels, key, indices, extras):
+@functools.partial(jax.jit, static_argnames=("spec", "apply_fn", "trace"))
+def _run(spec, apply_fn, params, x0, labels, key, indices, extras, trace=False):
     keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, indices)
     cfg = spec.config
 
     def body(carry, t):
         state, active, iterations = carry
-        new_state, logits = spec.step(apply_fn, params, x0, labels, keys, state, t, **extras)
+        new_state, logits, *intermediates = spec.step(apply_fn, params, x0, labels, keys, state, t, **extras)
         fooled = common.fooled(jnp.argmax(logits, -1), labels, cfg.targeted)
         active = active & ~common.group_all(fooled, cfg.group_size)
-        return (_freeze(active, new_state, state), active, iterations + active), fooled
+        new_state = _freeze(active, new_state, state)
+        record = {"fooled": fooled}
+        if trace:
+            record.update(*intermediates, logits=logits, x_next=new_state.x)
+        return (new_state, active, iterations + active), record
 
     b = x0.shape[0]
     carry = (spec.init(x0, labels), jnp.ones((b,), bool), jnp.zeros((b,), jnp.int32))
-    (state, _, iterations), fooled_iters = jax.lax.scan(body, carry, jnp.arange(cfg.iterations))
+    (state, _, iterations), records = jax.lax.scan(body, carry, jnp.arange(cfg.iterations))
     x_adv = state.x
     logits = apply_fn(params, x_adv)
     predictions = jnp.argmax(logits, -1)
     return AttackResult(x_adv, logits, predictions, common.fooled(predictions, labels, cfg.targeted), iterations,
-                        fooled_iters)
+                        records["fooled"], records if trace else None)
 
 
 def check_batch(x, labels, num_classes: int | None = None):
@@ -178,13 +185,14 @@ def check_batch(x, labels, num_classes: int | None = None):
     return x, labels
 
 
-def run_attack(spec, surrogate: Surrogate, key, x, labels, *, indices=None, extras: dict | None = None
-               ) -> AttackResult:
+def run_attack(spec, surrogate: Surrogate, key, x, labels, *, indices=None, extras: dict | None = None,
+               trace: bool = False) -> AttackResult:
     """Runs ``spec`` on the batch inside one jitted scan. ``indices``: global sample indices (default
-    ``arange(N)``) keying the per-sample randomness; ``extras``: per-sample arrays passed to ``step``."""
+    ``arange(N)``) keying the per-sample randomness; ``extras``: per-sample arrays passed to ``step``; ``trace``:
+    also return every iteration's logits, fool flags, next iterate and the spec's intermediates."""
     x, labels = check_batch(x, labels)
     indices = jnp.arange(x.shape[0]) if indices is None else jnp.asarray(indices)
-    return _run(spec, surrogate.apply_fn, surrogate.params, x, labels, key, indices, extras or {})
+    return _run(spec, surrogate.apply_fn, surrogate.params, x, labels, key, indices, extras or {}, trace)
 
 
 DEFAULT_BATCH_SIZE = 16
@@ -254,8 +262,8 @@ class Attack:
     def config(self) -> AttackConfig:
         return self.spec.config
 
-    def run(self, key, x, labels, *, indices=None, extras: dict | None = None) -> AttackResult:
-        return run_attack(self.spec, self.surrogate, key, x, labels, indices=indices, extras=extras)
+    def run(self, key, x, labels, *, indices=None, extras: dict | None = None, trace: bool = False) -> AttackResult:
+        return run_attack(self.spec, self.surrogate, key, x, labels, indices=indices, extras=extras, trace=trace)
 
     def __call__(self, key, x, labels, **kwargs) -> jax.Array:
         return self.run(key, x, labels, **kwargs).x_adv

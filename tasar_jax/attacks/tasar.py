@@ -4,7 +4,10 @@ motion-dynamics term, normalised, with an L∞ step and projection.
 Per iteration the surrogate runs **one** forward pass and **one** batched backward pass (§8): every loss of the
 iteration depends on x only through the frozen base logits ``z = f(x)``, so one ``jax.vjp`` pulls back the stacked
 cotangents ``u_ens = ∇_z ℓ(Σ_k head_k)`` (the deterministic K-head surrogate) and ``u_post = Σ_{k,s} ∇_z ℓ(θ_ks)``
-(all K×S posterior draws at once, vmapped). ``init`` + ``step`` run inside one jitted ``lax.scan``.
+(all K×S posterior draws at once, vmapped). ``TASARSpec`` (``init`` + ``step``) runs in the shared driver's jitted
+``lax.scan`` (``base.run_attack``) like every other attack: the heads' posterior and the run's key are bound in the
+params of ``AppendedApply`` (the classifier attacked), the motion coefficients and sample indices are per-sample
+extras, and ``trace=True`` records the intermediates (g, ar_term, C, S, F_hat, C_hat, x_pre_projection).
 
 Raw gradients are per-sample (the CE is summed over the batch, upstream takes the batch mean, i.e. 1/B of ours);
 every direction is mean-abs normalised per sample, so the update is unchanged and independent of the batch.
@@ -82,29 +85,12 @@ class TASARConfig(base.AttackConfig):
 
 
 class TASARState(NamedTuple):
-    """Per-sample attack state: iterate ``x``, running sums ``posterior_sum`` (S) and ``momentum`` (Mom),
-    ``active`` (not yet early-stopped) and ``iterations`` (updates applied)."""
+    """Per-sample attack state: iterate ``x`` and the running sums ``posterior_sum`` (S) and ``momentum`` (Mom);
+    the driver (``base.run_attack``) keeps the early-stop flags and iteration counts."""
 
     x: jax.Array
     posterior_sum: jax.Array
     momentum: jax.Array
-    active: jax.Array
-    iterations: jax.Array
-
-
-class TASARResult(NamedTuple):
-    """``x_adv`` (final iterate), surrogate ``logits``/``predictions``/``success`` on it, ``iterations`` used per
-    sample, ``fooled_iters`` (n, B) and ``logits_iters`` (n, B, K) on the iterate entering each iteration, and
-    ``trace`` (per-iteration arrays, only when requested)."""
-
-    x_adv: jax.Array
-    logits: jax.Array
-    predictions: jax.Array
-    success: jax.Array
-    iterations: jax.Array
-    fooled_iters: jax.Array
-    logits_iters: jax.Array
-    trace: dict | None
 
 
 def _cross_entropy(logits, label):
@@ -183,10 +169,9 @@ def motion_term(g, ar1, ar2):
 
 
 def init(x0) -> TASARState:
-    """The state entering iteration 0: ``x = x0``, zero running sums, every sample active."""
-    b = x0.shape[0]
+    """The state entering iteration 0: ``x = x0`` and zero running sums."""
     zeros = jnp.zeros_like(x0)
-    return TASARState(x0, zeros, zeros, jnp.ones((b,), bool), jnp.zeros((b,), jnp.int32))
+    return TASARState(x0, zeros, zeros)
 
 
 def gradients(cfg: TASARConfig, apply_fn: Callable, params, posterior, x, labels, key, indices):
@@ -206,9 +191,9 @@ def gradients(cfg: TASARConfig, apply_fn: Callable, params, posterior, x, labels
     return grads[0], grads[1], logits
 
 
-def update(cfg: TASARConfig, state: TASARState, x0, labels, g, post_grad, logits, ar, num_heads: int):
-    """The rest of an iteration (§4.7 steps 2–5) from the raw gradients: running sums, normalisation, step,
-    projection and early stopping. Returns the new state and the per-iteration intermediates."""
+def update(cfg: TASARConfig, state: TASARState, x0, g, post_grad, ar, num_heads: int):
+    """The rest of an iteration (§4.7 steps 2–5) from the raw gradients: running sums, normalisation, step and
+    projection (early stopping is the driver's). Returns the new state and the per-iteration intermediates."""
     a = motion_term(g, *ar) if ar is not None else jnp.zeros_like(g)
     momentum = g + cfg.momentum_decay * state.momentum + a
     posterior_sum = cfg.posterior_decay * state.posterior_sum + post_grad
@@ -217,43 +202,85 @@ def update(cfg: TASARConfig, state: TASARState, x0, labels, g, post_grad, logits
     direction = cfg.posterior_weight * f_hat + cfg.motion_weight * c_hat if cfg.temporal else f_hat
     x_pre = state.x - cfg.step_size * direction
     x_new = common.project_linf(x_pre, x0, cfg.epsilon)
-
-    fooled = common.fooled(jnp.argmax(logits, -1), labels, cfg.targeted)
-    active = state.active & ~common.group_all(fooled, cfg.group_size)
-    keep = active.reshape((-1,) + (1,) * (x0.ndim - 1))
-    new_state = TASARState(jnp.where(keep, x_new, state.x), jnp.where(keep, posterior_sum, state.posterior_sum),
-                           jnp.where(keep, momentum, state.momentum), active, state.iterations + active)
-    trace = {"logits": logits, "fooled": fooled, "g": g, "ar_term": a, "C": momentum, "S": posterior_sum,
-             "F_hat": f_hat, "C_hat": c_hat, "x_pre_projection": x_pre, "x_next": new_state.x}
-    return new_state, trace
+    intermediates = {"g": g, "ar_term": a, "C": momentum, "S": posterior_sum, "F_hat": f_hat, "C_hat": c_hat,
+                     "x_pre_projection": x_pre}
+    return TASARState(x_new, posterior_sum, momentum), intermediates
 
 
-def step(cfg: TASARConfig, apply_fn: Callable, params, posterior, x0, labels, ar, key, indices,
-         state: TASARState, t):
-    """One TASAR iteration for the whole batch (iteration t draws with ``fold_in(key, t)``)."""
-    g, post_grad, logits = gradients(cfg, apply_fn, params, posterior, state.x, labels,
-                                     jax.random.fold_in(key, t), indices)
-    return update(cfg, state, x0, labels, g, post_grad, logits, ar, _num_heads(posterior))
+@dataclasses.dataclass(frozen=True)
+class AppendedApply:
+    """The classifier TASAR attacks, as the driver's ``apply_fn``: the surrogate's per-stream logits (``streams``,
+    ``Surrogate.from_model(model, streams=True).apply_fn``) through the K appended heads, summed. Its params are
+    ``(surrogate params, per-stream posterior, key)``: the heads and the attack's key are bound inputs."""
+
+    streams: Callable
+    config: TASARConfig
+
+    def __call__(self, packed, x):
+        params, posterior, _ = packed
+        z = self.streams(params, x)
+        return jax.vmap(lambda z_b: jnp.sum(jax.vmap(_one_model, in_axes=(None, 0, None))(
+            self.config, _heads(posterior), z_b), axis=0))(z)
 
 
-@functools.partial(jax.jit, static_argnames=("apply_fn", "config", "trace"))
-def _run(apply_fn, params, posterior, x0, labels, ar, key, indices, config, trace):
-    def body(state, t):
-        state, tr = step(config, apply_fn, params, posterior, x0, labels, ar, key, indices, state, t)
-        return state, tr if trace else {"logits": tr["logits"], "fooled": tr["fooled"]}
+@dataclasses.dataclass(frozen=True)
+class TASARSpec:
+    """TASAR as an attack spec for the shared driver. Iteration t draws the posterior samples from
+    ``fold_in(key, t)`` (shared draws) or ``fold_in(fold_in(key, t), index)`` per sample (K5), ``key`` being the run's
+    key bound in the params and ``index`` the per-sample extra that ``TASAR.run`` adds."""
 
-    final, traces = jax.lax.scan(body, init(x0), jnp.arange(config.iterations))
-    z = apply_fn(params, final.x)
-    logits = jax.vmap(lambda z_b: jnp.sum(jax.vmap(_one_model, in_axes=(None, 0, None))(
-        config, _heads(posterior), z_b), axis=0))(z)
-    preds = jnp.argmax(logits, -1)
-    return TASARResult(final.x, logits, preds, common.fooled(preds, labels, config.targeted), final.iterations,
-                       traces["fooled"], traces["logits"], traces if trace else None)
+    config: TASARConfig
+    num_heads: int
+
+    def init(self, x0, labels) -> TASARState:
+        return init(x0)
+
+    def step(self, apply_fn: AppendedApply, params, x0, labels, keys, state, t, *, index, ar1=None, ar2=None):
+        surrogate_params, posterior, key = params
+        g, post_grad, logits = gradients(self.config, apply_fn.streams, surrogate_params, posterior, state.x, labels,
+                                         jax.random.fold_in(key, t), index)
+        ar = None if ar1 is None else (ar1, ar2)
+        new_state, intermediates = update(self.config, state, x0, g, post_grad, ar, self.num_heads)
+        return new_state, logits, intermediates
+
+
+class TASAR(base.Attack):
+    """TASAR bound to a surrogate giving per-stream logits (``Surrogate.from_model(m, streams=True)``) and its
+    per-stream appended-head posterior, run by the shared driver; the motion coefficients travel as per-sample
+    ``extras={"ar1": ..., "ar2": ...}`` ((N, 3, T, V, M), or (N, 3, T, V)), needed when ``temporal``. Keyword
+    arguments are ``TASARConfig`` fields (or aliases)."""
+
+    def __init__(self, surrogate: base.Surrogate, posterior, **config):
+        cfg = TASARConfig(**base.canonical_kwargs(config))
+        self.posterior = ablated(streams.check_per_stream(posterior, "posterior"), cfg)
+        super().__init__(base.Surrogate(AppendedApply(surrogate.apply_fn, cfg), surrogate.params),
+                         TASARSpec(cfg, _num_heads(self.posterior)))
+        self.streams = surrogate
+
+    def run(self, key, x, labels, *, indices=None, extras: dict | None = None, trace: bool = False
+            ) -> base.AttackResult:
+        extras = dict(extras or {})
+        unknown = set(extras) - {"ar1", "ar2"}
+        if unknown:
+            raise TypeError(f"TASAR takes the extras ar1 and ar2, not {sorted(unknown)}")
+        if self.config.temporal and "ar1" not in extras:
+            raise ValueError("the temporal attack needs the AR1/AR2 motion coefficients (or temporal=False)")
+        x = jnp.asarray(x, jnp.float32)
+        for name, value in extras.items():
+            value = jnp.asarray(value)
+            extras[name] = value[..., None] if value.ndim == x.ndim - 1 else value
+            if tuple(extras[name].shape) != tuple(x.shape):
+                raise ValueError(f"TASAR: {name} has shape {tuple(value.shape)} but the clips {tuple(x.shape)}; the "
+                                 "motion coefficients must be those of these clips")
+        extras["index"] = jnp.arange(x.shape[0]) if indices is None else jnp.asarray(indices)
+        bound = base.Surrogate(self.surrogate.apply_fn, (self.streams.params, self.posterior, key))
+        return base.run_attack(self.spec, bound, key, x, labels, indices=extras["index"], extras=extras, trace=trace)
 
 
 def tasar_attack(apply_fn: Callable, params: Any, posterior, x, labels, key, config: TASARConfig = TASARConfig(), *,
-                 ar1=None, ar2=None, indices=None, trace: bool = False) -> TASARResult:
-    """Attacks the batch ``x`` (N, 3, T, V, M) with labels (true classes, or targets if ``config.targeted``).
+                 ar1=None, ar2=None, indices=None, trace: bool = False) -> base.AttackResult:
+    """Attacks the batch ``x`` (N, 3, T, V, M) with labels (true classes, or targets if ``config.targeted``):
+    ``TASAR(Surrogate(apply_fn, params), posterior, config).run(...)``.
 
     Args:
       apply_fn, params: the frozen surrogate as a pure function returning per-stream logits
@@ -265,44 +292,9 @@ def tasar_attack(apply_fn: Callable, params: Any, posterior, x, labels, key, con
       indices: global sample indices (default ``arange(N)``) so that draws do not depend on the batching.
       trace: also return every per-iteration intermediate (g, ar_term, C, S, F_hat, C_hat, x_pre_projection, x_next).
     """
-    x, labels = base.check_batch(x, labels)
-    if config.temporal and ar1 is None:
-        raise ValueError("the temporal attack needs the AR1/AR2 motion coefficients (or temporal=False)")
-    ar = None
-    if ar1 is not None:
-        ar = tuple(jnp.asarray(a)[..., None] if jnp.ndim(a) == x.ndim - 1 else jnp.asarray(a) for a in (ar1, ar2))
-        if any(a.shape != x.shape for a in ar):
-            raise ValueError(f"AR1/AR2 shapes {[a.shape for a in ar]} do not match the batch {x.shape}")
-    indices = jnp.arange(x.shape[0]) if indices is None else jnp.asarray(indices)
-    return _run(apply_fn, params, ablated(posterior, config), x, labels, ar, key, indices, config, trace)
-
-
-class TASAR(base.Attack):
-    """TASAR bound to a surrogate giving per-stream logits (``Surrogate.from_model(m, streams=True)``) and its
-    per-stream appended-head posterior, with the shared attack interface; the motion coefficients travel as
-    per-sample ``extras={"ar1": ..., "ar2": ...}``. Keyword arguments are ``TASARConfig`` fields (or aliases)."""
-
-    def __init__(self, surrogate: base.Surrogate, posterior, **config):
-        super().__init__(surrogate, None)
-        self.posterior = streams.check_per_stream(posterior, "posterior")
-        self._config = TASARConfig(**base.canonical_kwargs(config))
-
-    @property
-    def config(self) -> TASARConfig:
-        return self._config
-
-    def run(self, key, x, labels, *, indices=None, extras: dict | None = None) -> base.AttackResult:
-        extras = extras or {}
-        unknown = set(extras) - {"ar1", "ar2"}
-        if unknown:
-            raise TypeError(f"TASAR takes the extras ar1 and ar2, not {sorted(unknown)}")
-        for name, value in extras.items():
-            if tuple(value.shape) != tuple(x.shape):
-                raise ValueError(f"TASAR: {name} has shape {tuple(value.shape)} but the clips {tuple(x.shape)}; the "
-                                 "motion coefficients must be those of these clips")
-        r = tasar_attack(self.surrogate.apply_fn, self.surrogate.params, self.posterior, x, labels, key,
-                         self._config, indices=indices, **extras)
-        return base.AttackResult(r.x_adv, r.logits, r.predictions, r.success, r.iterations, r.fooled_iters)
+    atk = TASAR(base.Surrogate(apply_fn, params), posterior, **dataclasses.asdict(config))
+    extras = {} if ar1 is None else {"ar1": ar1, "ar2": ar2}
+    return atk.run(key, x, labels, indices=indices, extras=extras, trace=trace)
 
 
 def fool_rates(fooled_iters) -> jax.Array:

@@ -120,3 +120,60 @@ def test_tasar_settings_are_validated(bad, message):
     with pytest.raises(ValueError, match=message):
         tasar.TASARConfig(**bad)
     assert tasar.TASARConfig(iterations=np.int64(3), epsilon=np.float32(0.02)).iterations == 3  # numpy scalars
+
+
+# ---------------------------------------------------------------- every registered attack, built by name
+# A tiny NNX MLP surrogate with everything any attack needs (members, SWAG moments, a posterior, motion), so that the
+# ten attacks and the TASAR ablations all come through ``attacks.build`` and the one driver.
+
+@pytest.fixture(scope="module")
+def artefacts():
+    import jax.tree_util as jtu
+    from flax import nnx
+
+    from tasar_jax import models
+    from tasar_jax.attacks import build
+    from tasar_jax.posterior import full_swag
+    from tasar_jax.posterior import heads as H
+
+    mlp = [models.create("mlp", "hdm05", num_frames=T, num_classes=K, hidden=16, seed=s) for s in (0, 1)]
+    params = nnx.state(mlp[0], nnx.Param)
+    moments = full_swag.SwagMoments(params, jtu.tree_map(lambda a: a**2 + 1e-4, params))
+    rng = np.random.default_rng(2)
+    hp = H.HeadParams(*(jnp.asarray(rng.normal(0, 0.3, s), jnp.float32) for s in ((2, K, K), (2, K), (2, K, K), (2, K))))
+    posterior = (H.Posterior(hp, hp, jax.tree.map(lambda a: a**2 + 0.05**2, hp)),)
+    motion = {k: jnp.asarray(rng.uniform(-0.5, 0.5, (N, 3, T, V, 1)), jnp.float32) for k in ("ar1", "ar2")}
+    return build.Artefacts(model=mlp[0], members=tuple(mlp), swag=(moments, mlp[0]), posterior=posterior,
+                           motion=motion, dataset="hdm05")
+
+
+def _built(name, artefacts, **kw):
+    from tasar_jax.attacks import build
+
+    return build.build(name, artefacts, iterations=ITERS, **kw)
+
+
+def _sliced(extras, lo):
+    return None if extras is None else {k: v[lo:] for k, v in extras.items()}
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_every_registered_attack_keeps_the_contract(name, artefacts):
+    """The ε-ball, finite iterates and logits, determinism, independence from the batch composition, targeted
+    mode and the driver's bookkeeping, for every name the registry has (TASAR, BA and the ablations included)."""
+    x = _batch(seed=4)
+    labels = jnp.asarray(np.random.default_rng(4).integers(0, K, N), jnp.int32)
+    atk, extras = _built(name, artefacts)
+    full, again = atk.run(jax.random.key(7), x, labels, extras=extras), atk.run(jax.random.key(7), x, labels,
+                                                                             extras=extras)
+    part = atk.run(jax.random.key(7), x[2:], labels[2:], indices=jnp.arange(2, 4), extras=_sliced(extras, 2))
+    assert np.isfinite(np.asarray(full.x_adv)).all() and np.isfinite(np.asarray(full.logits)).all()
+    assert np.abs(np.asarray(full.x_adv) - np.asarray(x)).max() <= 0.01 * (1 + 1e-6) + 1e-6
+    np.testing.assert_array_equal(full.x_adv, again.x_adv)
+    np.testing.assert_allclose(part.x_adv, full.x_adv[2:], atol=1e-6)
+    assert full.fooled_iters.shape == (ITERS, N) and full.iterations.shape == (N,) and full.trace is None
+    targeted, extras = _built(name, artefacts, targeted=True)
+    r = targeted.run(jax.random.key(7), x, (labels + 1) % K, extras=extras, trace=True)
+    assert r.trace["x_next"].shape == (ITERS, *x.shape) and r.trace["logits"].shape == (ITERS, N, K)
+    np.testing.assert_array_equal(r.trace["fooled"], r.fooled_iters)
+    np.testing.assert_array_equal(r.trace["x_next"][-1], r.x_adv)

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasar_jax.attacks import common, tasar
+from tasar_jax.attacks import base, common, tasar
 from tasar_jax.posterior import heads as H
 
 B_FIX = 8
@@ -40,15 +40,14 @@ def test_update_reproduces_the_fixture_from_the_recorded_gradients(upstream, nam
     state, prev_s = tasar.init(x0), np.zeros_like(d["S_one_draw_per_head"][0])
     for t in range(int(d["n_iter"])):
         s = d["S_one_draw_per_head"][t]
-        state, tr = tasar.update(cfg, state, x0, jnp.asarray(d["labels"]), B_FIX * jnp.asarray(d["g"][t]),
-                                 B_FIX * jnp.asarray(s - prev_s), jnp.asarray(d["surrogate_logits_iters"][t]), ar, 3)
+        state, tr = tasar.update(cfg, state, x0, B_FIX * jnp.asarray(d["g"][t]), B_FIX * jnp.asarray(s - prev_s),
+                                 ar, 3)
         prev_s = s
-        ours = {k: np.asarray(tr[k]) for k in TRACED} | {"x_adv_iters": np.asarray(tr["x_next"])}
+        ours = {k: np.asarray(tr[k]) for k in TRACED} | {"x_adv_iters": np.asarray(state.x)}
         ours["ar_term"], ours["C"] = ours["ar_term"] / B_FIX, ours["C"] / B_FIX
         for key, value in ours.items():
             err = np.abs(value - d[key][t]).max()
             assert err <= 1e-5, (t, key, err)
-        assert list(np.asarray(tr["fooled"])) == list(d["labels"] != d["surrogate_logits_iters"][t].argmax(-1))
 
 
 def test_stgcn_surrogate_reproduces_every_recorded_iterate(upstream):
@@ -64,23 +63,24 @@ def test_stgcn_surrogate_reproduces_every_recorded_iterate(upstream):
     cfg, x0, labels = _fixture_config(d), jnp.asarray(d["x"]), jnp.asarray(d["labels"])
     post = (_fixture_posterior(d),)
     ar = tuple(jnp.asarray(d[k])[..., None] for k in ("AR1", "AR2"))
-    step = jax.jit(lambda state, t: tasar.step(cfg, apply_fn, params, post, x0, labels, ar, jax.random.key(0),
-                                               jnp.arange(8), state, t))
+    atk = tasar.TASAR(base.Surrogate(apply_fn, params), post, **vars(cfg))
+    packed = (params, atk.posterior, jax.random.key(0))
+    step = jax.jit(lambda state, t: atk.spec.step(atk.surrogate.apply_fn, packed, x0, labels, None, state, t,
+                                                  index=jnp.arange(8), ar1=ar[0], ar2=ar[1]))
     rates, zero = [], np.zeros_like(d["x"])
     for t in range(int(d["n_iter"])):
         prev = lambda k: d[k][t - 1] * B_FIX if t else zero  # noqa: E731
         state = tasar.TASARState(jnp.asarray(d["x_adv_iters"][t - 1] if t else d["x"]),
-                                 jnp.asarray(prev("S_one_draw_per_head")), jnp.asarray(prev("C")),
-                                 jnp.ones(8, bool), jnp.zeros(8, jnp.int32))
-        new, tr = step(state, t)
-        np.testing.assert_allclose(tr["logits"], d["surrogate_logits_iters"][t], atol=1e-5, rtol=5e-6)
+                                 jnp.asarray(prev("S_one_draw_per_head")), jnp.asarray(prev("C")))
+        new, logits, tr = step(state, t)
+        np.testing.assert_allclose(logits, d["surrogate_logits_iters"][t], atol=1e-5, rtol=5e-6)
         for ours, ref in ((tr["g"], d["g"][t]), (tr["S"], d["S_one_draw_per_head"][t])):
             ours = np.asarray(ours) / B_FIX
             assert np.linalg.norm(ours - ref) <= 2e-2 * np.linalg.norm(ref), t
         moved = np.abs(np.asarray(new.x) - d["x_adv_iters"][t])
         assert np.mean(moved <= 1e-5) > 0.8 and np.median(moved) <= 1e-6, t
         assert np.abs(np.asarray(new.x) - d["x"]).max() <= 0.01 + 1e-6
-        rates.append(float(tasar.fool_rates(tr["fooled"])))
+        rates.append(float(tasar.fool_rates(common.fooled(jnp.argmax(logits, -1), labels, False))))
     np.testing.assert_array_equal(rates, d["foolrate_reference"])
     final = H.summed_appended_logits((post[0].heads,), apply_fn(params, jnp.asarray(d["x_final"])))
     np.testing.assert_array_equal(np.asarray(final).argmax(-1), d["labels_final_pred"])
@@ -173,11 +173,15 @@ def test_scan_equals_stepping_and_early_stop_freezes_groups():
     targets = (_labels(params, post, x) + 1) % K
     targets = targets.at[0].set(_labels(params, post, x)[0])  # sample 0 already "fooled": frozen at x0
     r = _attack(x, targets, CFG_B, key=3)
-    step = jax.jit(lambda state, t: tasar.step(CFG_B, _stream_apply, params, post, x, targets, ar, jax.random.key(3),
-                                               jnp.arange(N), state, t))
-    state = tasar.init(x)
-    for t in range(CFG_B.iterations):
-        state, _ = step(state, t)
+    atk = tasar.TASAR(base.Surrogate(_stream_apply, params), post, **vars(CFG_B))
+    packed = (params, atk.posterior, jax.random.key(3))
+    step = jax.jit(lambda state, t: atk.spec.step(atk.surrogate.apply_fn, packed, x, targets, None, state, t,
+                                                  index=jnp.arange(N), ar1=ar[0], ar2=ar[1]))
+    state, active = tasar.init(x), np.ones(N, bool)
+    for t in range(CFG_B.iterations):  # group size 1: a sample stops once the iterate entering t fools it
+        new, logits, _ = step(state, t)
+        active &= np.asarray(jnp.argmax(logits, -1) != targets)
+        state = jax.tree.map(lambda n, o: jnp.where(active.reshape((-1,) + (1,) * (o.ndim - 1)), n, o), new, state)
     np.testing.assert_allclose(r.x_adv, state.x, atol=1e-6)
     assert int(r.iterations[0]) == 0 and int(r.iterations[1]) > 0
     np.testing.assert_array_equal(r.x_adv[0], x[0])
