@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tasar_jax import losses
 from tasar_jax.data.formats import atomic_path
 from tasar_jax.models import streams
 from tasar_jax.posterior.heads import appended_model, sample_heads
@@ -78,10 +79,6 @@ class LossSpec(NamedTuple):
     params: Any
 
 
-def _cross_entropy(logits, labels):
-    return jax.nn.logsumexp(logits, axis=-1) - jnp.take_along_axis(logits, labels[:, None], axis=-1)[:, 0]
-
-
 @dataclasses.dataclass(frozen=True)
 class SurrogateLoss:
     """Per-sample cross-entropy of ``apply_fn(params, x)``."""
@@ -89,7 +86,7 @@ class SurrogateLoss:
     apply_fn: Callable
 
     def __call__(self, params, x, labels):
-        return _cross_entropy(self.apply_fn(params, x), labels)
+        return losses.cross_entropy(self.apply_fn(params, x), labels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,10 +101,10 @@ class PosteriorLoss:
     def __call__(self, params, x, labels):
         surrogate_params, draws = params
         z = self.apply_fn(surrogate_params, x)
-        one = lambda heads: _cross_entropy(appended_model(  # noqa: E731
+        one = lambda heads: losses.cross_entropy(appended_model(  # noqa: E731
             heads, z, bone_head_sees_joint=self.bone_head_sees_joint), labels)
-        losses = jax.vmap(jax.vmap(one))(draws)
-        return jnp.mean(losses, axis=(0, 1))
+        per_draw = jax.vmap(jax.vmap(one))(draws)
+        return jnp.mean(per_draw, axis=(0, 1))
 
 
 def surrogate_loss(surrogate) -> LossSpec:
@@ -340,13 +337,13 @@ def analyse(model, x, labels, out_prefix, *, x_adv=None, posterior=None, config:
     key_attack, key_dirs, key_draws = jax.random.split(jax.random.key(seed), 3)
     if x_adv is None:
         x_adv = fgsm.IFGSM(surrogate, epsilon=config.epsilon, iterations=attack_iterations)(key_attack, x, labels)
-    losses = {"surrogate": surrogate_loss(surrogate)}
+    loss_specs = {"surrogate": surrogate_loss(surrogate)}
     if posterior is not None:
         per_stream = base.Surrogate.from_model(model, streams=True)
-        losses["posterior"] = posterior_loss(per_stream, posterior, key_draws, num_draws, scale,
-                                             bone_head_sees_joint=bone_head_sees_joint)
+        loss_specs["posterior"] = posterior_loss(per_stream, posterior, key_draws, num_draws, scale,
+                                                 bone_head_sees_joint=bone_head_sees_joint)
     summaries = {}
-    for name, loss in losses.items():
+    for name, loss in loss_specs.items():
         result = landscape(loss, x, labels, key_dirs, config, x_adv=x_adv)
         prefix = pathlib.Path(f"{out_prefix}_{name}")
         save_json(result, prefix.with_name(prefix.name + ".json"))

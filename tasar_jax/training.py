@@ -19,6 +19,9 @@ import optax
 from flax import nnx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tasar_jax import losses, prediction
+from tasar_jax.prediction import predict  # noqa: F401  (training.predict: the one model-to-logits path)
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -101,15 +104,6 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientT
     )
 
 
-def cross_entropy(logits, labels, label_smoothing: float = 0.0):
-    """Mean cross-entropy over the batch (torch ``CrossEntropyLoss``; with smoothing, timm's variant)."""
-    if label_smoothing == 0.0:
-        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-    num_classes = logits.shape[-1]
-    targets = optax.smooth_labels(jax.nn.one_hot(labels, num_classes, dtype=logits.dtype), label_smoothing)
-    return optax.softmax_cross_entropy(logits, targets).mean()
-
-
 class Trainer:
     """Holds the split model and the jitted train and predict steps for one architecture instance."""
 
@@ -132,7 +126,7 @@ class Trainer:
                 model = nnx.merge(graph, params, rest, copy=True)
                 logits = model(x, rng_key=rng_key)
                 new_rest = nnx.state(model, nnx.Not(nnx.Param))
-                return cross_entropy(logits, labels, smoothing), (logits, new_rest)
+                return losses.cross_entropy(logits, labels, smoothing).mean(), (logits, new_rest)
 
             (loss, (logits, new_rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
             updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -145,10 +139,10 @@ class Trainer:
     def _make_predict(self):
         graph = self.eval_graph
 
-        def predict(params, rest, x):
+        def forward(params, rest, x):
             return nnx.merge(graph, params, rest)(x)
 
-        return predict
+        return forward
 
     def train_step(self, x, labels, rng_key):
         self.params, self.rest, self.opt_state, loss, correct = self._train_step(
@@ -157,29 +151,12 @@ class Trainer:
 
     def predict(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """Eval-mode logits (N, K) for x (N, 3, T, V, M), in padded fixed-size batches (one compilation)."""
-        return predict_logits(self._predict, (self.params, self.rest), x, batch_size or self.config.eval_batch_size)
+        return prediction.chunked(self._predict, (self.params, self.rest), x,
+                                  batch_size or self.config.eval_batch_size)
 
     def model(self) -> nnx.Module:
         """The current weights as an eval-mode NNX model."""
         return nnx.merge(self.eval_graph, self.params, self.rest)
-
-
-def predict_logits(apply_fn, state, x: np.ndarray, batch_size: int, *, mesh=None) -> np.ndarray:
-    """Runs ``apply_fn(*state, x_batch)`` over x in chunks of ``batch_size`` samples per device, sharded over
-    ``mesh`` (default: every device; ``tasar_jax.scale``), padding the last chunk."""
-    from tasar_jax import scale
-
-    return scale.map_in_chunks(lambda chunk, _: apply_fn(*state, chunk), x, per_device_batch=max(1, batch_size),
-                               mesh=mesh)
-
-
-def predict(model: nnx.Module, x: np.ndarray, batch_size: int = 256, *, mesh=None) -> np.ndarray:
-    """Eval-mode logits (N, K) of ``model`` for x (N, 3, T, V, M) (the model is switched to eval mode), in chunks
-    of ``batch_size`` samples per device of ``mesh`` (default: every device)."""
-    model.eval()
-    graph, state = nnx.split(model)
-    apply_fn = jax.jit(lambda state, x: nnx.merge(graph, state)(x))
-    return predict_logits(apply_fn, (state,), np.asarray(x, np.float32), batch_size, mesh=mesh)
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:

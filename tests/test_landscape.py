@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tasar_jax import landscape as ls
+from tasar_jax import losses
 from tasar_jax.attacks import base, common
 from tasar_jax.posterior import HeadParams, Posterior, appended_logits
 
@@ -116,7 +117,7 @@ def test_posterior_loss_is_the_mean_ce_of_single_appended_models(surrogate):
     loss = ls.posterior_loss(per_stream, degenerate, jax.random.key(7), num_samples=2)
     x, labels = _x(), jnp.asarray([1, 2], jnp.int32)
     z = surrogate.apply_fn(surrogate.params, x)
-    per_head = [ls._cross_entropy(appended_logits(jax.tree.map(lambda a: a[k], heads), z), labels) for k in range(3)]
+    per_head = [losses.cross_entropy(appended_logits(jax.tree.map(lambda a: a[k], heads), z), labels) for k in range(3)]
     np.testing.assert_allclose(loss.fn(loss.params, x, labels), np.mean(per_head, axis=0), rtol=1e-4)
     out = ls.slice_2d(loss, x, labels, *ls.random_directions(jax.random.key(8), x, 2, 0.05), np.linspace(-1, 1, 3))
     assert out.shape == (3, 3, 2) and np.all(np.isfinite(out))

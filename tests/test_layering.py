@@ -182,3 +182,16 @@ def test_attacks_are_built_by_name_in_one_place():
                   and (n == "tasar_jax.attacks.registry" or (cli and n not in ("tasar_jax.attacks",
                                                                             "tasar_jax.attacks.build")))]
     assert not found, "build attacks by name with tasar_jax.attacks.build:\n" + "\n".join(found)
+
+
+def test_one_cross_entropy():
+    """``tasar_jax/losses.py`` defines the cross-entropy; nothing else defines one or calls optax's."""
+    found = []
+    for path in _python_files("tasar_jax"):
+        rel = path.relative_to(ROOT).as_posix()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and "cross_entropy" in node.name and rel != "tasar_jax/losses.py":
+                found.append(f"{rel}:{node.lineno} defines {node.name}")
+            if isinstance(node, ast.Attribute) and node.attr.startswith("softmax_cross_entropy"):
+                found.append(f"{rel}:{node.lineno} calls {node.attr}")
+    assert not found, "use tasar_jax.losses.cross_entropy:\n" + "\n".join(found)

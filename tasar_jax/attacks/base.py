@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tasar_jax import scale
+from tasar_jax import losses, scale
 from tasar_jax.attacks import common
 
 
@@ -114,11 +114,6 @@ def canonical_kwargs(kwargs: dict) -> dict:
     return out
 
 
-def cross_entropy(logits, labels):
-    """Per-sample cross-entropy of logits (B, K) with integer labels (B,)."""
-    return jax.nn.logsumexp(logits, axis=-1) - jnp.take_along_axis(logits, labels[:, None], axis=-1)[:, 0]
-
-
 def loss_gradient(apply_fn, params, x, labels, sign: float):
     """``(∇_x Σ_b sign·CE(f(x_b), y_b), logits)``: one forward and one backward.
 
@@ -126,7 +121,7 @@ def loss_gradient(apply_fn, params, x, labels, sign: float):
     """
     def objective(x_):
         logits = apply_fn(params, x_)
-        return sign * jnp.sum(cross_entropy(logits, labels)), logits
+        return sign * jnp.sum(losses.cross_entropy(logits, labels)), logits
 
     grad, logits = jax.grad(objective, has_aux=True)(x)
     return grad, logits

@@ -33,6 +33,7 @@ from typing import Callable, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
+from tasar_jax import losses
 from tasar_jax.attacks import base, common
 
 
@@ -85,7 +86,7 @@ def _member_gradients(members, params, x, labels, sign):
     k = len(members)
     outs = [jax.vjp(lambda z, f=f, p=p: f(p, z), x) for f, p in zip(members, params, strict=True)]
     logits = [o[0] for o in outs]
-    ce_cot = jax.grad(lambda z: sign * jnp.sum(base.cross_entropy(z, labels)))
+    ce_cot = jax.grad(lambda z: sign * jnp.sum(losses.cross_entropy(z, labels)))
     ens_cot = ce_cot(sum(logits) / k) / k
     grads, ens = [], 0.0
     for (z, vjp) in outs:
@@ -97,7 +98,7 @@ def _member_gradients(members, params, x, labels, sign):
 
 def _member_gradient(member, params, x, labels, sign):
     """``∇_x Σ_b sign·CE(member(params, x))``: one member's forward and backward pass."""
-    return jax.grad(lambda z: sign * jnp.sum(base.cross_entropy(member(params, z), labels)))(x)
+    return jax.grad(lambda z: sign * jnp.sum(losses.cross_entropy(member(params, z), labels)))(x)
 
 
 def _pick(stacked, index):

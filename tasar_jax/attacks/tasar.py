@@ -17,7 +17,6 @@ The motion term is computed in float32 (upstream: float64 then cast; the differe
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import numbers
 from typing import Any, Callable, NamedTuple
@@ -25,6 +24,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from tasar_jax import losses
 from tasar_jax.attacks import base, common
 from tasar_jax.models import streams
 from tasar_jax.posterior import heads as H
@@ -93,10 +93,6 @@ class TASARState(NamedTuple):
     momentum: jax.Array
 
 
-def _cross_entropy(logits, label):
-    return jax.nn.logsumexp(logits) - logits[label]
-
-
 def _one_model(cfg: TASARConfig, theta, z):
     """One appended model (a head draw per stream) on one sample's per-stream base logits z ((K,), ...)."""
     return H.appended_model(theta, z, bone_head_sees_joint=cfg.bone_head_sees_joint)
@@ -139,8 +135,8 @@ def _sample_losses(cfg: TASARConfig, stacked_heads, draws, z_b, y_b):
     """(ensemble objective, posterior objective summed over draws, ensemble logits) of one sample."""
     sign = 1.0 if cfg.targeted else -1.0
     ensemble = jnp.sum(jax.vmap(_one_model, in_axes=(None, 0, None))(cfg, stacked_heads, z_b), axis=0)
-    post = jax.vmap(lambda th: _cross_entropy(_one_model(cfg, th, z_b), y_b))(draws)
-    return sign * _cross_entropy(ensemble, y_b), sign * jnp.sum(post), ensemble
+    post = jax.vmap(lambda th: losses.cross_entropy(_one_model(cfg, th, z_b), y_b))(draws)
+    return sign * losses.cross_entropy(ensemble, y_b), sign * jnp.sum(post), ensemble
 
 
 def _cotangents(cfg: TASARConfig, posterior, z, labels, draws):

@@ -30,7 +30,7 @@ import numpy as np
 
 from tasar_jax.data import catalog, formats, kinematics as kin, layouts, motions
 
-VERSION = 3  # bumped whenever the same seed gives different clips (benchmark stages key their data on it)
+VERSION = 4  # bumped whenever the same seed gives different clips (benchmark stages key their data on it)
 _SPLIT_IDS = {"train": 0, "test": 1}
 _T = layouts.NUM_FRAMES
 _FIDGET_DEG = 1.5  # std of the slow per-joint fidgeting

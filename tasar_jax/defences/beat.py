@@ -39,10 +39,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 
-from tasar_jax import training
+from tasar_jax import losses, training
 from tasar_jax.attacks import base, common
 from tasar_jax.models import streams
 from tasar_jax.posterior import io, posttrain, sgadahmc
@@ -115,7 +114,7 @@ def sgld(key, x0, grad_log_density: Callable, steps: int, lr: float, std: float)
 
 
 def _ce(logits, labels):
-    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    return losses.cross_entropy(logits, labels).mean()
 
 
 def head_loss(head: HeadParams, z, z_samples, z_tilde, labels, motion, cfg: BEATConfig):

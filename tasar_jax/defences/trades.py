@@ -36,7 +36,7 @@ import optax
 from flax import nnx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tasar_jax import training
+from tasar_jax import losses, training
 from tasar_jax.attacks import base, fgsm
 
 __all__ = ["TRADESConfig", "TRADESTrainer", "kl_sum", "inner_attack", "robust_accuracy", "trades_train"]
@@ -118,7 +118,7 @@ class TRADESTrainer(training.Trainer):
                 logits = model(x, rng_key=jax.random.fold_in(key_model, 0))
                 logits_adv = model(x_adv, rng_key=jax.random.fold_in(key_model, 1))
                 new_rest = nnx.state(model, nnx.Not(nnx.Param))
-                natural = training.cross_entropy(logits, labels)  # plain CE, as upstream (no label smoothing)
+                natural = losses.cross_entropy(logits, labels).mean()  # plain CE, as upstream (no label smoothing)
                 robust = kl_sum(logits, logits_adv) / x.shape[0]
                 return natural + cfg.beta * robust, (logits, new_rest)
 

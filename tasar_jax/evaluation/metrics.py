@@ -12,40 +12,12 @@ Conventions (paper.md §3.5; docs/decisions.md E1–E3):
 
 from __future__ import annotations
 
-import jax
 import numpy as np
-from flax import nnx
 
 from tasar_jax.data import layouts
 from tasar_jax.models.streams import bone_lengths
-
-
-class Predictor:
-    """An NNX classifier's eval-mode logits, jitted once: ``Predictor(model)(x) -> (N, K)``, in fixed-size chunks
-    of ``batch_size`` samples per device sharded over every device (``tasar_jax.scale``), or chunks sized from
-    ``memory_budget`` (bytes or ``"4G"`` of one device's memory) on the first call."""
-
-    def __init__(self, model, batch_size: int = 256, *, memory_budget: int | str | None = None):
-        model.eval()
-        graph, self.state = nnx.split(model)
-        self.apply = jax.jit(lambda state, x: nnx.merge(graph, state)(x))
-        self.batch_size = batch_size
-        self.memory_budget = memory_budget
-        self._chunk = lambda chunk, _: self.apply(self.state, chunk)  # one function: one compilation per shape
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        from tasar_jax import scale
-
-        x = np.asarray(x, np.float32)
-        if self.memory_budget is not None:
-            fitted = scale.per_device_batch_for_budget(self._chunk, x, scale.parse_bytes(self.memory_budget))
-            self.batch_size, self.memory_budget = min(self.batch_size, fitted), None
-        return scale.map_in_chunks(self._chunk, x, per_device_batch=max(1, self.batch_size))
-
-
-def predict_logits(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Eval-mode logits (N, K) of an NNX classifier or a ``Predictor``."""
-    return (model if isinstance(model, Predictor) else Predictor(model, batch_size))(x)
+from tasar_jax.prediction import Predictor  # noqa: F401  (re-exported: the one predictor)
+from tasar_jax.prediction import predict as predict_logits
 
 
 def success(predictions: np.ndarray, labels: np.ndarray, targeted: bool = False) -> np.ndarray:

@@ -31,7 +31,7 @@ import optax
 from flax import nnx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tasar_jax import training
+from tasar_jax import losses, training
 from tasar_jax.data.formats import DataFormatError, atomic_path
 
 FORMAT_VERSION = 1
@@ -82,7 +82,7 @@ def make_train_step(graph, config: FinetuneConfig, optimizer):
     def loss_fn(params, rest, x, labels, key):
         model = nnx.merge(graph, params, rest, copy=True)
         logits = model(x, rng_key=key)
-        return training.cross_entropy(logits, labels), nnx.state(model, nnx.Not(nnx.Param))
+        return losses.cross_entropy(logits, labels).mean(), nnx.state(model, nnx.Not(nnx.Param))
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tasar_jax.models import streams
+from tasar_jax import losses, prediction
 from tasar_jax.posterior import sgadahmc
 from tasar_jax.posterior.heads import HeadParams, Posterior, appended_logits
 
@@ -65,16 +65,9 @@ class DualBayesianResult(NamedTuple):
 
 
 def surrogate_logits(model, x, batch_size: int = 64) -> tuple[np.ndarray, ...]:
-    """Frozen eval-mode per-stream logits of ``model`` on ``x`` (N,3,T,V,M), in batches: ``(z,)``, or
-    ``(z_J, z_B)`` for a two-stream ensemble; each (N, K). (The forward is jitted per call: a model's graph
-    definition need not be hashable, so it cannot key a compilation cache.)"""
-    from flax import nnx
-
-    model.eval()
-    graphdef, state = nnx.split(model)
-    forward = jax.jit(lambda state, xb: streams.stream_logits(nnx.merge(graphdef, state), xb))
-    outs = [jax.device_get(forward(state, jnp.asarray(x[i:i + batch_size]))) for i in range(0, len(x), batch_size)]
-    return tuple(np.concatenate([o[s] for o in outs]) for s in range(len(outs[0])))
+    """Frozen eval-mode per-stream logits of ``model`` on ``x`` (N,3,T,V,M), ``batch_size`` samples per device a
+    chunk: ``(z,)``, or ``(z_J, z_B)`` for a two-stream ensemble; each (N, K) (``prediction.Predictor``)."""
+    return tuple(prediction.predict(model, x, batch_size, streams=True))
 
 
 def init_heads(key, num_heads: int, num_classes: int) -> HeadParams:
@@ -86,8 +79,7 @@ def init_heads(key, num_heads: int, num_classes: int) -> HeadParams:
 
 
 def _ce(head, z, y, mask):
-    logp = jax.nn.log_softmax(appended_logits(head, z))
-    nll = -jnp.sum(jax.nn.one_hot(y, logp.shape[-1], dtype=logp.dtype) * logp, axis=-1)
+    nll = losses.cross_entropy(appended_logits(head, z), y)
     return jnp.sum(nll * mask) / jnp.sum(mask)
 
 

@@ -25,7 +25,8 @@ def _batch():
 
 def _posterior():
     rng = np.random.default_rng(1)
-    hp = H.HeadParams(*(jnp.asarray(rng.normal(0, 0.2, s), jnp.float32) for s in ((2, K, K), (2, K), (2, K, K), (2, K))))
+    shapes = ((2, K, K), (2, K), (2, K, K), (2, K))
+    hp = H.HeadParams(*(jnp.asarray(rng.normal(0, 0.2, s), jnp.float32) for s in shapes))
     return (H.Posterior(hp, hp, jax.tree.map(lambda a: a**2 + 0.05**2, hp)),)
 
 

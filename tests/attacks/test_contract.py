@@ -140,7 +140,8 @@ def artefacts():
     params = nnx.state(mlp[0], nnx.Param)
     moments = full_swag.SwagMoments(params, jtu.tree_map(lambda a: a**2 + 1e-4, params))
     rng = np.random.default_rng(2)
-    hp = H.HeadParams(*(jnp.asarray(rng.normal(0, 0.3, s), jnp.float32) for s in ((2, K, K), (2, K), (2, K, K), (2, K))))
+    shapes = ((2, K, K), (2, K), (2, K, K), (2, K))
+    hp = H.HeadParams(*(jnp.asarray(rng.normal(0, 0.3, s), jnp.float32) for s in shapes))
     posterior = (H.Posterior(hp, hp, jax.tree.map(lambda a: a**2 + 0.05**2, hp)),)
     motion = {k: jnp.asarray(rng.uniform(-0.5, 0.5, (N, 3, T, V, 1)), jnp.float32) for k in ("ar1", "ar2")}
     return build.Artefacts(model=mlp[0], members=tuple(mlp), swag=(moments, mlp[0]), posterior=posterior,

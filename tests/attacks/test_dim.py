@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tasar_jax import losses
 from tasar_jax.attacks import base, dim, registry
 
 
@@ -82,7 +83,7 @@ def test_step_is_a_sign_step_on_the_gradient_at_the_augmented_input(chain):
     new, logits = step(spec.init(x, labels))
 
     def loss(z, b):
-        return base.cross_entropy(surrogate.apply_fn(surrogate.params, z[None]), labels[b][None])[0]
+        return losses.cross_entropy(surrogate.apply_fn(surrogate.params, z[None]), labels[b][None])[0]
 
     @jax.jit
     def reference(z, key, b):

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tasar_jax import losses
 from tasar_jax.attacks import base, common, ensemble, registry
 
 SUB = slice(0, 2)  # full-size MS-G3D on CPU: the model test runs on two of the eight fixture samples
@@ -101,7 +102,7 @@ def _reference_svre(members, key, x0, labels, cfg, inner_steps, sign, shared_dra
     @jax.jit
     def grad_of(index, x, label):  # index K = the mean-logit ensemble
         fn = lambda z: jax.lax.switch(index, member_fns + [mean_fn], z)  # noqa: E731
-        return jax.grad(lambda z: sign * base.cross_entropy(fn(z[None]), label[None])[0])(x)
+        return jax.grad(lambda z: sign * losses.cross_entropy(fn(z[None]), label[None])[0])(x)
 
     out = []
     for b in range(x0.shape[0]):
