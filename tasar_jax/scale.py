@@ -104,7 +104,7 @@ def map_in_chunks(fn: Callable, arrays, *, per_device_batch: int, mesh: jax.shar
     sample, so every chunk has one shape and one compilation; padded rows are dropped. A set smaller than one
     chunk is processed as one smaller chunk.
     """
-    from rich.progress import Progress
+    from tasar_jax.progress import bar as progress_bar
 
     mesh = data_mesh() if mesh is None else mesh
     n = _rows(arrays)
@@ -117,7 +117,7 @@ def map_in_chunks(fn: Callable, arrays, *, per_device_batch: int, mesh: jax.shar
     chunk = per_device_batch * mesh.size
     local = _sharded(fn, mesh)
     parts = []
-    with Progress(disable=not progress or jax.process_index() != 0) as bar:
+    with progress_bar(progress and jax.process_index() == 0) as bar:
         task = bar.add_task(description, total=n)
         for start in range(0, n, chunk):
             positions = np.arange(start, start + chunk)

@@ -17,10 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tasar_jax import losses, prediction
 from tasar_jax.prediction import predict  # noqa: F401  (training.predict: the one model-to-logits path)
+from tasar_jax.progress import bar as progress_bar
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,9 +193,7 @@ def train(model: nnx.Module, train_data, test_data, config: TrainConfig, *,
     schedule = learning_rate_schedule(config, steps_per_epoch)
     base_key = jax.random.key(config.seed)
     history, best_acc, best_state = [], -1.0, None
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.fields[status]}"))
-    with Progress(*columns, disable=not progress, transient=False) as bar:
+    with progress_bar(progress, status=True) as bar:
         epochs_task = bar.add_task(description, total=config.epochs, status="")
         for epoch in range(config.epochs):
             batches = epoch_batches(x_train.shape[0], config.batch_size, config.seed, epoch)

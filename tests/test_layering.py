@@ -195,3 +195,12 @@ def test_one_cross_entropy():
             if isinstance(node, ast.Attribute) and node.attr.startswith("softmax_cross_entropy"):
                 found.append(f"{rel}:{node.lineno} calls {node.attr}")
     assert not found, "use tasar_jax.losses.cross_entropy:\n" + "\n".join(found)
+
+
+def test_one_progress_bar():
+    """Long loops show ``tasar_jax.progress.bar``; no other module builds a ``rich`` ``Progress`` of its own."""
+    found = [f"{path.relative_to(ROOT).as_posix()}:{node.lineno}" for path in _python_files("tasar_jax")
+             if path.relative_to(ROOT).as_posix() != "tasar_jax/progress.py"
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Progress"]
+    assert not found, "use tasar_jax.progress.bar:\n" + "\n".join(found)

@@ -31,6 +31,7 @@ from tasar_jax.benchmark import prepare
 from tasar_jax.benchmark.config import AttackSpec, BenchmarkConfig, parse
 from tasar_jax.benchmark.store import Store, identity, to_json, write_json
 from tasar_jax.evaluation import metrics, report
+from tasar_jax.progress import bar as progress_bar
 
 
 class _Models:
@@ -160,7 +161,6 @@ def run_benchmark(config, workdir, *, resume: bool = True, progress: bool = True
     ``converters.convert_file``; the library never imports torch).
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = console or Console()
     cfg = config if isinstance(config, BenchmarkConfig) else parse(config)
@@ -189,8 +189,7 @@ def run_benchmark(config, workdir, *, resume: bool = True, progress: bool = True
     logs, cells, skipped = [], [], []
     pairs = [(s, a) for s in cfg.surrogates for a in cfg.attacks if not a.surrogates or s in a.surrogates]
     total = len(pairs) * (1 + len(cfg.targets))
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, disable=not progress) as bar:
+    with progress_bar(progress, console=console) as bar:
         task = bar.add_task("cells", total=total)
         for surrogate, attack in pairs:
             prep = preps[surrogate]

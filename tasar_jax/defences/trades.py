@@ -34,10 +34,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tasar_jax import losses, training
 from tasar_jax.attacks import base, fgsm
+from tasar_jax.progress import bar as progress_bar
 
 __all__ = ["TRADESConfig", "TRADESTrainer", "kl_sum", "inner_attack", "robust_accuracy", "trades_train"]
 
@@ -133,7 +133,8 @@ class TRADESTrainer(training.Trainer):
 
 def robust_accuracy(surrogate: base.Surrogate, x: np.ndarray, labels: np.ndarray, *, epsilon: float,
                     iterations: int, step_size: float = 0.01, batch_size: int = 256, seed: int = 0) -> dict:
-    """Clean and I-FGSM robust accuracy of ``surrogate`` on ``(x, labels)`` (fixed-size padded batches).
+    """Clean and I-FGSM robust accuracy of ``surrogate`` on ``(x, labels)`` (``base.run_in_batches``: fixed-size
+    padded chunks over the devices).
 
     Clean accuracy comes from the attack's fool flags on the clean input. Robust accuracy counts every sample
     (clean-misclassified ones too), as upstream's TRADES validation does.
@@ -142,16 +143,9 @@ def robust_accuracy(surrogate: base.Surrogate, x: np.ndarray, labels: np.ndarray
         raise ValueError("the robust evaluation needs at least one attack iteration")
     attack = fgsm.IFGSM(surrogate, epsilon=epsilon, iterations=iterations, step_size=step_size)
     n = x.shape[0]
-    batch_size = max(1, min(batch_size, n))
-    clean, robust = [], []
-    for start in range(0, n, batch_size):
-        idx = np.minimum(np.arange(start, start + batch_size), n - 1)
-        keep = min(batch_size, n - start)
-        result = attack.run(jax.random.key(seed), x[idx], labels[idx], indices=idx)
-        clean.append(~np.asarray(result.fooled_iters[0])[:keep])  # fool flags of the clean input (iteration 0)
-        robust.append(np.asarray(result.predictions)[:keep] == labels[start:start + keep])
-    return {"clean_accuracy": float(np.mean(np.concatenate(clean))),
-            "robust_accuracy": float(np.mean(np.concatenate(robust)))}
+    result = base.run_in_batches(attack, jax.random.key(seed), x, labels, max(1, min(batch_size, n)))
+    clean = round((1.0 - float(result.fool_rate_per_iteration[0])) * n) / n  # the clean input's fool flags (iteration 0)
+    return {"clean_accuracy": clean, "robust_accuracy": float(np.mean(result.predictions == labels))}
 
 
 def trades_train(model: nnx.Module, train_data, test_data, train_config: training.TrainConfig,
@@ -174,9 +168,7 @@ def trades_train(model: nnx.Module, train_data, test_data, train_config: trainin
     schedule = training.learning_rate_schedule(train_config, steps_per_epoch)
     base_key = jax.random.key(train_config.seed)
     history, best_score, best_state = [], None, None
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.fields[status]}"))
-    with Progress(*columns, disable=not progress, transient=False) as bar:
+    with progress_bar(progress, status=True) as bar:
         epochs_task = bar.add_task(description, total=train_config.epochs, status="")
         for epoch in range(train_config.epochs):
             batches = training.epoch_batches(x_train.shape[0], train_config.batch_size, train_config.seed, epoch)

@@ -30,10 +30,10 @@ import math
 import pathlib
 
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tasar_jax.data import formats
 from tasar_jax.motion import tvar
+from tasar_jax.progress import bar as progress_bar
 
 MIN_FRAMES = 4
 CACHE_VERSION = 1
@@ -127,8 +127,7 @@ def motion_arrays(x, *, kernel: str = tvar.DEFAULT_KERNEL, bandwidth: float | No
         return fits.ar1, fits.ar2
     ar1 = np.zeros(x.shape, dtype=np.float64)
     ar2 = np.zeros(x.shape, dtype=np.float64)
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, disable=not progress, transient=False) as bar:
+    with progress_bar(progress) as bar:
         task = bar.add_task("motion (tvAR)", total=x.shape[0])
         for start in range(0, x.shape[0], chunk_size):
             chunk = x[start:start + chunk_size]

@@ -29,10 +29,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tasar_jax import losses, training
 from tasar_jax.data.formats import DataFormatError, atomic_path
+from tasar_jax.progress import bar as progress_bar
 
 FORMAT_VERSION = 1
 
@@ -124,9 +124,7 @@ def finetune(model: nnx.Module, x_train, y_train, config: FinetuneConfig = Finet
     moments = SwagMoments(params, jax.tree.map(jnp.square, params))
     nb = -(-x_train.shape[0] // config.batch_size)
     period, n = config.period(nb), 0
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.fields[status]}"))
-    with Progress(*columns, disable=not progress, transient=False) as bar:
+    with progress_bar(progress, status=True) as bar:
         task = bar.add_task("finetune (SWAG)", total=config.epochs * nb, status="")
         for epoch in range(config.epochs):
             loss_sum = 0.0
