@@ -94,7 +94,7 @@ def hyper_names(name: str) -> frozenset[str]:
 
     named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     own = {p.name for p in inspect.signature(constructor(name)).parameters.values() if p.kind in named}
-    out = (own - {("surrogate",), ("members",), ("swag",), "posterior"}) | set(base.ALIASES)
+    out = (own - {"surrogate", "surrogates", "swag", "posterior"}) | set(base.ALIASES)  # the positional inputs
     out |= {f.name for f in dataclasses.fields(base.AttackConfig)}
     if entry(name).needs[0] == "posterior":
         from tasar_jax.attacks.tasar import TASARConfig

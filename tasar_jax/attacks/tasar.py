@@ -249,9 +249,10 @@ class TASAR(base.Attack):
     def __init__(self, surrogate: base.Surrogate, posterior, **config):
         cfg = TASARConfig(**base.canonical_kwargs(config))
         self.posterior = ablated(streams.check_per_stream(posterior, "posterior"), cfg)
-        super().__init__(base.Surrogate(AppendedApply(surrogate.apply_fn, cfg), surrogate.params),
+        # the classifier attacked; run() binds its own key in place of this placeholder
+        packed = (surrogate.params, self.posterior, jax.random.key(0))
+        super().__init__(base.Surrogate(AppendedApply(surrogate.apply_fn, cfg), packed),
                          TASARSpec(cfg, _num_heads(self.posterior)))
-        self.streams = surrogate
 
     def run(self, key, x, labels, *, indices=None, extras: dict | None = None, trace: bool = False
             ) -> base.AttackResult:
@@ -269,7 +270,7 @@ class TASAR(base.Attack):
                 raise ValueError(f"TASAR: {name} has shape {tuple(value.shape)} but the clips {tuple(x.shape)}; the "
                                  "motion coefficients must be those of these clips")
         extras["index"] = jnp.arange(x.shape[0]) if indices is None else jnp.asarray(indices)
-        bound = base.Surrogate(self.surrogate.apply_fn, (self.streams.params, self.posterior, key))
+        bound = base.Surrogate(self.surrogate.apply_fn, (*self.surrogate.params[:2], key))
         return base.run_attack(self.spec, bound, key, x, labels, indices=extras["index"], extras=extras, trace=trace)
 
 
