@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tasar_jax import models
-from tasar_jax.attacks import build
+from tasar_jax.attacks import base, build
 from tasar_jax.benchmark.config import AttackSpec, BenchmarkConfig, ModelSpec
 from tasar_jax.data import layouts, synthetic
 
@@ -78,6 +78,16 @@ def measure(arch: str, dataset: str, overrides: dict, train_batch: int, attack_b
     return Throughput(step / train_batch, forward / eval_batch, backward / attack_batch)
 
 
+def _settings(attack: AttackSpec) -> dict:
+    """The settings ``attack`` runs with: its own over the entry's preset and defaults (``attacks.build.defaults``;
+    for a plugin whose module is not installed, the settings every attack has)."""
+    try:
+        defaults = build.defaults(attack.method)
+    except (ImportError, AttributeError):
+        defaults = vars(base.AttackConfig())
+    return {**defaults, **build.settings(attack.method, attack.hyper)}
+
+
 def surrogate_passes(attack: AttackSpec, surrogate: str, cfg: BenchmarkConfig) -> dict[str, float]:
     """Input gradients per attacked clip and iteration, per model: ``{model name: passes}``.
 
@@ -85,7 +95,7 @@ def surrogate_passes(attack: AttackSpec, surrogate: str, cfg: BenchmarkConfig) -
     for MIG, ``n_models`` SWAG draws for BA, one per member for the ensemble, and for SVRE one per member at the
     outer iterate plus one per member at each of its ``inner_steps`` (default 4 × members) inner iterates.
     """
-    method, hyper = attack.method, {**build.defaults(attack.method), **build.settings(attack.method, attack.hyper)}
+    method, hyper = attack.method, _settings(attack)
     members = list(attack.members or cfg.surrogates)
     if method == "mig":
         return {surrogate: float(hyper["ig_steps"])}
@@ -177,7 +187,7 @@ def plan(cfg: BenchmarkConfig, repeats: int = 3) -> list[dict]:
             if attack.surrogates and surrogate not in attack.surrogates:
                 continue
             n = min(attack.samples or n_test, n_test)
-            iterations = int({**build.defaults(attack.method), **attack.hyper}["iterations"])
+            iterations = int(_settings(attack)["iterations"])
             passes = surrogate_passes(attack, surrogate, cfg)
             attack_s = n * iterations * sum(p * speed[m].input_gradient for m, p in passes.items())
             eval_s = 2 * n * sum(speed[t].forward for t in cfg.targets)
