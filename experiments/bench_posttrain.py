@@ -92,15 +92,12 @@ def mean_ce(heads: H.HeadParams, z, y) -> float:
 
 
 def once_jitted_logits(model, batch_size: int):
-    """``x -> logits`` computing what ``posttrain.surrogate_logits`` computes (eval mode, same batches), but with
-    one jitted forward kept across calls: the library re-jits inside every call, so its time includes compilation."""
-    from flax import nnx
+    """``x -> logits``: what ``posttrain.surrogate_logits`` computes (eval mode, the same chunks), with one
+    ``prediction.Predictor`` kept across calls; each library call builds its own, so its time includes compilation."""
+    from tasar_jax import prediction
 
-    model.eval()
-    graphdef, state = nnx.split(model)
-    fwd = jax.jit(lambda state, xb: nnx.merge(graphdef, state)(xb))
-    return lambda x: np.concatenate([jax.device_get(fwd(state, jnp.asarray(x[i:i + batch_size])))
-                                     for i in range(0, len(x), batch_size)])
+    predictor = prediction.Predictor(model, batch_size, streams=True)
+    return lambda x: predictor(x)[0]  # one stream
 
 
 def jax_side(model, data, init, args) -> dict:
