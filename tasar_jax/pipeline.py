@@ -12,7 +12,7 @@ import pathlib
 import jax
 import numpy as np
 
-from tasar_jax import checkpoints, models, training
+from tasar_jax import checkpoints, models, prediction, training
 from tasar_jax.data import formats, layouts
 from tasar_jax.models import streams
 
@@ -157,7 +157,8 @@ def posttrain(model_dir, data_root, out_path=None, *, config=None, num_heads: in
     model, meta = checkpoints.load(model_dir)
     x_train, y_train = load_for_model(meta, resolve(data_root, meta["dataset"], train_file))
     x_test, y_test = load_for_model(meta, resolve(data_root, meta["dataset"], test_file))
-    z_train, z_test = post.surrogate_logits(model, x_train), post.surrogate_logits(model, x_test)
+    forward = prediction.Predictor(model, 64, streams=True)  # one compilation for both sets
+    z_train, z_test = post.surrogate_logits(forward, x_train), post.surrogate_logits(forward, x_test)
     count = len(z_train)
     posteriors, head_accuracy, snapshots = [], [], []
     for key, zs_train, zs_test in zip(streams.stream_keys(jax.random.key(seed), count), z_train, z_test):

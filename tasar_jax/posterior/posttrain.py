@@ -64,7 +64,7 @@ class DualBayesianResult(NamedTuple):
     accuracy: np.ndarray  # (epochs, K)
 
 
-def surrogate_logits(model, x, batch_size: int = 64) -> tuple[np.ndarray, ...]:
+def surrogate_logits(model, x, batch_size: int = 64) -> tuple[np.ndarray, ...]:  # model: or a Predictor
     """Frozen eval-mode per-stream logits of ``model`` on ``x`` (N,3,T,V,M), ``batch_size`` samples per device a
     chunk: ``(z,)``, or ``(z_J, z_B)`` for a two-stream ensemble; each (N, K) (``prediction.Predictor``)."""
     return tuple(prediction.predict(model, x, batch_size, streams=True))
