@@ -18,9 +18,8 @@ import numpy as np
 import optax
 from flax import nnx
 
-from tasar_jax import losses, prediction
+from tasar_jax import fit, losses, prediction
 from tasar_jax.prediction import predict  # noqa: F401  (training.predict: the one model-to-logits path)
-from tasar_jax.progress import bar as progress_bar
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,11 +103,28 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientT
     )
 
 
-class Trainer:
-    """Holds the split model and the jitted train and predict steps for one architecture instance."""
+def classification_loss(label_smoothing: float = 0.0) -> Callable:
+    """The plain objective: cross-entropy of the train-mode logits (``Trainer``'s default)."""
 
-    def __init__(self, model: nnx.Module, config: TrainConfig, steps_per_epoch: int):
+    def loss(forward, x, labels, key, eval_forward):
+        logits = forward(x, key)
+        return losses.cross_entropy(logits, labels, label_smoothing).mean(), logits
+
+    return loss
+
+
+class Trainer:
+    """Holds the split model and the jitted train and predict steps for one architecture instance.
+
+    ``loss(forward, x, labels, key, eval_forward) -> (loss, logits)`` is the objective (default:
+    ``classification_loss``): ``forward(x, key)`` runs the train-mode model on the parameters being
+    differentiated, ``eval_forward(x)`` the eval-mode model at the step's starting parameters, held constant (what
+    TRADES attacks). The optimiser, schedule, state and prediction are the same for every objective.
+    """
+
+    def __init__(self, model: nnx.Module, config: TrainConfig, steps_per_epoch: int, loss: Callable | None = None):
         self.config = config
+        self.loss = loss or classification_loss(config.label_smoothing)
         self.optimizer = make_optimizer(config, steps_per_epoch)
         model.train()
         self.train_graph, self.params, self.rest = nnx.split(model, nnx.Param, ...)
@@ -119,14 +135,16 @@ class Trainer:
         self._predict = jax.jit(self._make_predict())
 
     def _make_train_step(self):
-        graph, optimizer, smoothing = self.train_graph, self.optimizer, self.config.label_smoothing
+        graph, eval_graph, optimizer, objective = self.train_graph, self.eval_graph, self.optimizer, self.loss
 
         def train_step(params, rest, opt_state, x, labels, rng_key):
+            def eval_forward(v):
+                return nnx.merge(eval_graph, params, rest, copy=True)(v)
+
             def loss_fn(params):
                 model = nnx.merge(graph, params, rest, copy=True)
-                logits = model(x, rng_key=rng_key)
-                new_rest = nnx.state(model, nnx.Not(nnx.Param))
-                return losses.cross_entropy(logits, labels, smoothing).mean(), (logits, new_rest)
+                loss, logits = objective(lambda v, key: model(v, rng_key=key), x, labels, rng_key, eval_forward)
+                return loss, (logits, nnx.state(model, nnx.Not(nnx.Param)))
 
             (loss, (logits, new_rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
             updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -153,6 +171,10 @@ class Trainer:
         """Eval-mode logits (N, K) for x (N, 3, T, V, M), in padded fixed-size batches (one compilation)."""
         return prediction.chunked(self._predict, (self.params, self.rest), x,
                                   batch_size or self.config.eval_batch_size)
+
+    def weights(self):
+        """A copy of the current ``(params, rest)`` (the next step donates the originals)."""
+        return jax.tree.map(lambda a: a.copy(), (self.params, self.rest))
 
     def model(self) -> nnx.Module:
         """The current weights as an eval-mode NNX model."""
@@ -190,39 +212,34 @@ def train(model: nnx.Module, train_data, test_data, config: TrainConfig, *,
     x_test, y_test = (np.asarray(a) for a in test_data)
     steps_per_epoch = -(-x_train.shape[0] // config.batch_size)
     trainer = Trainer(model, config, steps_per_epoch)
+    result = fit.fit(trainer, epoch_runner(config, x_train, y_train, steps_per_epoch), epochs=config.epochs,
+                     evaluate=lambda t: _test_accuracy(t, x_test, y_test), snapshot=Trainer.weights,
+                     on_improve=None if on_improve is None else lambda best, record, _: on_improve(
+                         trainer.model(), record),
+                     progress=progress, description=description)
+    return nnx.merge(trainer.eval_graph, *result.best), result.history
+
+
+def epoch_runner(config: TrainConfig, x_train: np.ndarray, y_train: np.ndarray, steps_per_epoch: int) -> Callable:
+    """``fit``'s epoch for a ``Trainer``: one shuffled minibatch pass; keys ``fold_in(key(seed), global step)``."""
     schedule = learning_rate_schedule(config, steps_per_epoch)
     base_key = jax.random.key(config.seed)
-    history, best_acc, best_state = [], -1.0, None
-    with progress_bar(progress, status=True) as bar:
-        epochs_task = bar.add_task(description, total=config.epochs, status="")
-        for epoch in range(config.epochs):
-            batches = epoch_batches(x_train.shape[0], config.batch_size, config.seed, epoch)
-            batch_task = bar.add_task(f"  epoch {epoch + 1}", total=len(batches), status="")
-            loss_sum, correct_sum, seen = 0.0, 0, 0
-            for step, idx in enumerate(batches):
-                key = jax.random.fold_in(base_key, epoch * steps_per_epoch + step)
-                loss, correct = trainer.train_step(jnp.asarray(x_train[idx]), jnp.asarray(y_train[idx]), key)
-                loss_sum += float(loss) * len(idx)
-                correct_sum += int(correct)
-                seen += len(idx)
-                bar.update(batch_task, advance=1, status=f"loss {loss_sum / seen:.4f}  acc {correct_sum / seen:.1%}")
-            bar.remove_task(batch_task)
-            test_acc = accuracy(trainer.predict(x_test), y_test)
-            record = {
-                "epoch": epoch + 1,
-                "loss": loss_sum / x_train.shape[0],
-                "train_accuracy": correct_sum / x_train.shape[0],
-                "test_accuracy": test_acc,
-                "learning_rate": float(schedule(epoch * steps_per_epoch)),
-            }
-            history.append(record)
-            if test_acc > best_acc:
-                best_acc = test_acc
-                best_state = jax.tree.map(lambda a: a.copy(), (trainer.params, trainer.rest))
-                if on_improve is not None:
-                    on_improve(trainer.model(), record)
-            bar.update(epochs_task, advance=1, status=(
-                f"loss {record['loss']:.4f}  train {record['train_accuracy']:.1%}  "
-                f"test {test_acc:.1%}  best {best_acc:.1%}"))
-    best = nnx.merge(trainer.eval_graph, *best_state)
-    return best, history
+
+    def run_epoch(trainer, epoch, bar):
+        batches = epoch_batches(x_train.shape[0], config.batch_size, config.seed, epoch)
+
+        def step(x, y, b):
+            loss, correct = trainer.train_step(x, y, jax.random.fold_in(base_key, epoch * steps_per_epoch + b))
+            return {"loss": loss, "correct": correct}
+
+        means = fit.minibatch_pass(step, x_train, y_train, batches, bar)
+        return trainer, {"loss": means["loss"], "train_accuracy": means["correct"],
+                         "learning_rate": float(schedule(epoch * steps_per_epoch))}
+
+    return run_epoch
+
+
+def _test_accuracy(trainer: Trainer, x_test, y_test):
+    acc = accuracy(trainer.predict(x_test), y_test)
+    return acc, {"test_accuracy": acc}
+

@@ -204,3 +204,20 @@ def test_one_progress_bar():
              for node in ast.walk(ast.parse(path.read_text()))
              if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Progress"]
     assert not found, "use tasar_jax.progress.bar:\n" + "\n".join(found)
+
+
+def test_one_fit_loop():
+    """Training, TRADES, BEAT, SWAG fine-tuning and post-training run their epochs through ``tasar_jax.fit.fit``:
+    no other library loop iterates over a range of epochs, and none tracks a progress bar of its own."""
+    found = []
+    for path in _python_files("tasar_jax"):
+        name = path.relative_to(ROOT).as_posix()
+        if name == "tasar_jax/fit.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.For) and isinstance(node.iter, ast.Call)
+                    and getattr(node.iter.func, "id", None) == "range" and "epoch" in ast.unparse(node.iter)):
+                found.append(f"{name}:{node.lineno}: for … in {ast.unparse(node.iter)}")
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "track":
+                found.append(f"{name}:{node.lineno}: track(…)")
+    assert not found, "run epochs through tasar_jax.fit.fit:\n" + "\n".join(found)

@@ -10,7 +10,7 @@ from tasar_jax.defences.beat import (
     defended_surrogate,
     save_heads,
 )
-from tasar_jax.defences.trades import TRADESConfig, TRADESTrainer, robust_accuracy, trades_train
+from tasar_jax.defences.trades import TRADESConfig, robust_accuracy, trades_loss, trades_train
 
-__all__ = ["BEATConfig", "BEATResult", "DefendedModel", "TRADESConfig", "TRADESTrainer", "beat", "beat_train",
-           "defended_surrogate", "robust_accuracy", "save_heads", "trades", "trades_train"]
+__all__ = ["BEATConfig", "BEATResult", "DefendedModel", "TRADESConfig", "beat", "beat_train", "defended_surrogate",
+           "robust_accuracy", "save_heads", "trades", "trades_loss", "trades_train"]

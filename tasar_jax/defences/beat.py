@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from tasar_jax import losses, training
+from tasar_jax import fit, losses, training
 from tasar_jax.attacks import base, common
 from tasar_jax.models import streams
 from tasar_jax.posterior import io, posttrain, sgadahmc
@@ -191,33 +191,43 @@ def beat_train(model, train_data, test_data, config: BEATConfig = BEATConfig(), 
         heads = posttrain.init_heads(jax.random.fold_in(key, 0x68656164), num_heads, z_test.shape[-1])
     heads = jax.tree.map(jnp.asarray, heads)
     num_heads = jax.tree.leaves(heads)[0].shape[0]
-    states = jax.vmap(sgadahmc.init)(heads)
-    best, best_acc, history = heads, np.zeros(num_heads), []
     parents = tuple(int(p) for p in parents)
-    from rich.progress import track
 
-    epochs = track(range(cfg.epochs), description="BEAT") if progress else range(cfg.epochs)
-    for epoch in epochs:
+    def run_epoch(states, epoch, bar):  # head after head, as upstream
+        per_head = []
         for i in range(num_heads):
             pass_key = jax.random.fold_in(jax.random.fold_in(key, epoch), i)
-            sums, count = {}, 0
+
+            def one(x, y, b):
+                nonlocal states
+                states, parts = _step(states, jnp.int32(i), jax.random.fold_in(pass_key, b), x, y, base_params,
+                                      apply_fn, cfg, parents)
+                return parts
+
             batches = training.epoch_batches(x_train.shape[0], cfg.batch_size, cfg.seed, epoch * num_heads + i)
-            for b, idx in enumerate(batches):
-                states, parts = _step(states, jnp.int32(i), jax.random.fold_in(pass_key, b), jnp.asarray(x_train[idx]),
-                                      jnp.asarray(y_train[idx]), base_params, apply_fn, cfg, parents)
-                for name, value in parts.items():
-                    sums[name] = sums.get(name, 0.0) + float(value) * len(idx)
-                count += len(idx)
-            head = _pick(states.position, i)
-            acc = float(posttrain.head_accuracy(jax.tree.map(lambda a: a[None], head), z_test, y_test)[0])
-            record = {"epoch": epoch + 1, "head": i, "test_accuracy": acc, **{k: v / count for k, v in sums.items()}}
-            history.append(record)
-            if acc > best_acc[i]:
-                best_acc[i] = acc
-                best = jax.tree.map(lambda all_, one: all_.at[i].set(one), best, head)
-                if on_improve is not None:
-                    on_improve(i, best, record)
-    return BEATResult(best, best_acc, states.position, history)
+            per_head.append(fit.minibatch_pass(one, x_train, y_train, batches, bar, counts=()))
+        return states, {"heads": per_head}
+
+    def evaluate(states):  # head by head (one compiled accuracy for every head)
+        acc = np.array([float(posttrain.head_accuracy(jax.tree.map(lambda a: a[i:i + 1], states.position), z_test,
+                                                      y_test)[0]) for i in range(num_heads)])
+        return acc, {"test_accuracy": acc}
+
+    def head_record(record, i):
+        return {"epoch": record["epoch"], "head": i, "test_accuracy": float(record["test_accuracy"][i]),
+                **record["heads"][i]}
+
+    def improved_heads(best, record, improved):
+        for i in np.flatnonzero(improved):
+            on_improve(int(i), best, head_record(record, int(i)))
+
+    result = fit.fit(jax.vmap(sgadahmc.init)(heads), run_epoch, epochs=cfg.epochs, evaluate=evaluate,
+                     snapshot=lambda states: states.position, best=heads,
+                     best_score=np.zeros(num_heads), on_improve=None if on_improve is None else improved_heads,
+                     status=lambda r: "test " + " ".join(f"{a:.1%}" for a in r["test_accuracy"]),
+                     progress=progress, description="BEAT")
+    history = [head_record(record, i) for record in result.history for i in range(num_heads)]
+    return BEATResult(result.best, result.best_score, result.state.position, history)
 
 
 class DefendedModel(nnx.Module):

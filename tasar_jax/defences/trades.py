@@ -32,14 +32,12 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 
-from tasar_jax import losses, training
+from tasar_jax import fit, losses, training
 from tasar_jax.attacks import base, fgsm
-from tasar_jax.progress import bar as progress_bar
 
-__all__ = ["TRADESConfig", "TRADESTrainer", "kl_sum", "inner_attack", "robust_accuracy", "trades_train"]
+__all__ = ["TRADESConfig", "trades_loss", "kl_sum", "inner_attack", "robust_accuracy", "trades_train"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,38 +95,20 @@ def inner_attack(apply_eval: Callable, x, key, cfg: TRADESConfig):
     return jax.lax.stop_gradient(x_adv)
 
 
-class TRADESTrainer(training.Trainer):
-    """``training.Trainer`` whose jitted step is the TRADES step (same state, optimiser, predict and model())."""
+def trades_loss(cfg: TRADESConfig) -> Callable:
+    """The TRADES objective for ``training.Trainer``: ``CE(f(x), y) + β·KL(f(x) ‖ f(x'))/N`` with x' the inner
+    attack on the eval-mode model at the step's starting weights (held constant). Plain CE, as upstream (no label
+    smoothing)."""
 
-    def __init__(self, model: nnx.Module, config: training.TrainConfig, steps_per_epoch: int,
-                 trades: TRADESConfig = TRADESConfig()):
-        self.trades = trades
-        super().__init__(model, config, steps_per_epoch)
+    def loss(forward, x, labels, key, eval_forward):
+        key_start, key_model = jax.random.split(key)
+        x_adv = inner_attack(eval_forward, x, key_start, cfg)
+        logits = forward(x, jax.random.fold_in(key_model, 0))
+        logits_adv = forward(x_adv, jax.random.fold_in(key_model, 1))
+        robust = kl_sum(logits, logits_adv) / x.shape[0]
+        return losses.cross_entropy(logits, labels).mean() + cfg.beta * robust, logits
 
-    def _make_train_step(self):
-        train_graph, eval_graph, optimizer, cfg = self.train_graph, self.eval_graph, self.optimizer, self.trades
-
-        def train_step(params, rest, opt_state, x, labels, rng_key):
-            key_start, key_model = jax.random.split(rng_key)
-            eval_model = nnx.merge(eval_graph, params, rest, copy=True)
-            x_adv = inner_attack(lambda v: eval_model(v), x, key_start, cfg)
-
-            def loss_fn(params):
-                model = nnx.merge(train_graph, params, rest, copy=True)
-                logits = model(x, rng_key=jax.random.fold_in(key_model, 0))
-                logits_adv = model(x_adv, rng_key=jax.random.fold_in(key_model, 1))
-                new_rest = nnx.state(model, nnx.Not(nnx.Param))
-                natural = losses.cross_entropy(logits, labels).mean()  # plain CE, as upstream (no label smoothing)
-                robust = kl_sum(logits, logits_adv) / x.shape[0]
-                return natural + cfg.beta * robust, (logits, new_rest)
-
-            (loss, (logits, new_rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
-            correct = jnp.sum(jnp.argmax(logits, -1) == labels)
-            return params, new_rest, opt_state, loss, correct
-
-        return train_step
+    return loss
 
 
 def robust_accuracy(surrogate: base.Surrogate, x: np.ndarray, labels: np.ndarray, *, epsilon: float,
@@ -144,7 +124,7 @@ def robust_accuracy(surrogate: base.Surrogate, x: np.ndarray, labels: np.ndarray
     attack = fgsm.IFGSM(surrogate, epsilon=epsilon, iterations=iterations, step_size=step_size)
     n = x.shape[0]
     result = base.run_in_batches(attack, jax.random.key(seed), x, labels, max(1, min(batch_size, n)))
-    clean = round((1.0 - float(result.fool_rate_per_iteration[0])) * n) / n  # the clean input's fool flags (iteration 0)
+    clean = round((1.0 - float(result.fool_rate_per_iteration[0])) * n) / n  # fool flags of the clean input
     return {"clean_accuracy": clean, "robust_accuracy": float(np.mean(result.predictions == labels))}
 
 
@@ -162,41 +142,22 @@ def trades_train(model: nnx.Module, train_data, test_data, train_config: trainin
     x_test, y_test = (np.asarray(a) for a in test_data)
     cfg = trades_config
     steps_per_epoch = -(-x_train.shape[0] // train_config.batch_size)
-    trainer = TRADESTrainer(model, train_config, steps_per_epoch, cfg)
+    trainer = training.Trainer(model, train_config, steps_per_epoch, loss=trades_loss(cfg))
     graph = trainer.eval_graph
     apply_fn = lambda state, x: nnx.merge(graph, *state)(x)  # noqa: E731  (one function: one compilation)
-    schedule = training.learning_rate_schedule(train_config, steps_per_epoch)
-    base_key = jax.random.key(train_config.seed)
-    history, best_score, best_state = [], None, None
-    with progress_bar(progress, status=True) as bar:
-        epochs_task = bar.add_task(description, total=train_config.epochs, status="")
-        for epoch in range(train_config.epochs):
-            batches = training.epoch_batches(x_train.shape[0], train_config.batch_size, train_config.seed, epoch)
-            loss_sum, correct_sum = 0.0, 0
-            for step, idx in enumerate(batches):
-                key = jax.random.fold_in(base_key, epoch * steps_per_epoch + step)
-                loss, correct = trainer.train_step(jnp.asarray(x_train[idx]), jnp.asarray(y_train[idx]), key)
-                loss_sum += float(loss) * len(idx)
-                correct_sum += int(correct)
-            record = {"epoch": epoch + 1, "loss": loss_sum / x_train.shape[0],
-                      "train_accuracy": correct_sum / x_train.shape[0],
-                      "learning_rate": float(schedule(epoch * steps_per_epoch))}
-            if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == train_config.epochs:
-                acc = robust_accuracy(base.Surrogate(apply_fn, (trainer.params, trainer.rest)), x_test, y_test,
-                                      epsilon=cfg.eval_epsilon or cfg.epsilon, iterations=cfg.eval_iterations,
-                                      step_size=cfg.eval_step_size, batch_size=train_config.eval_batch_size,
-                                      seed=train_config.seed)
-                record.update(test_accuracy=acc["clean_accuracy"], robust_accuracy=acc["robust_accuracy"])
-                score = ((acc["robust_accuracy"], acc["clean_accuracy"]) if cfg.select == "robust"
-                         else (acc["clean_accuracy"],))
-                if best_score is None or score > best_score:
-                    best_score = score
-                    best_state = jax.tree.map(lambda a: a.copy(), (trainer.params, trainer.rest))
-                    if on_improve is not None:
-                        on_improve(trainer.model(), record)
-            history.append(record)
-            status = f"loss {record['loss']:.4f}  train {record['train_accuracy']:.1%}"
-            if "robust_accuracy" in record:
-                status += f"  test {record['test_accuracy']:.1%}  robust {record['robust_accuracy']:.1%}"
-            bar.update(epochs_task, advance=1, status=status)
-    return nnx.merge(trainer.eval_graph, *best_state), history
+
+    def evaluate(t: training.Trainer):
+        acc = robust_accuracy(base.Surrogate(apply_fn, (t.params, t.rest)), x_test, y_test,
+                              epsilon=cfg.eval_epsilon or cfg.epsilon, iterations=cfg.eval_iterations,
+                              step_size=cfg.eval_step_size, batch_size=train_config.eval_batch_size,
+                              seed=train_config.seed)
+        score = (acc["robust_accuracy"], acc["clean_accuracy"]) if cfg.select == "robust" else (acc["clean_accuracy"],)
+        return score, {"test_accuracy": acc["clean_accuracy"], "robust_accuracy": acc["robust_accuracy"]}
+
+    result = fit.fit(trainer, training.epoch_runner(train_config, x_train, y_train, steps_per_epoch),
+                     epochs=train_config.epochs, evaluate=evaluate, every=cfg.eval_every,
+                     snapshot=training.Trainer.weights,
+                     on_improve=None if on_improve is None else lambda best, record, _: on_improve(
+                         trainer.model(), record),
+                     progress=progress, description=description)
+    return nnx.merge(trainer.eval_graph, *result.best), result.history

@@ -30,9 +30,8 @@ import numpy as np
 import optax
 from flax import nnx
 
-from tasar_jax import losses, training
+from tasar_jax import fit, losses, training
 from tasar_jax.data.formats import DataFormatError, atomic_path
-from tasar_jax.progress import bar as progress_bar
 
 FORMAT_VERSION = 1
 
@@ -121,21 +120,26 @@ def finetune(model: nnx.Module, x_train, y_train, config: FinetuneConfig = Finet
                             optax.sgd(config.learning_rate, momentum=config.momentum))
     opt_state = optimizer.init(params)
     step = jax.jit(make_train_step(graph, config, optimizer))
-    moments = SwagMoments(params, jax.tree.map(jnp.square, params))
     nb = -(-x_train.shape[0] // config.batch_size)
-    period, n = config.period(nb), 0
-    with progress_bar(progress, status=True) as bar:
-        task = bar.add_task("finetune (SWAG)", total=config.epochs * nb, status="")
-        for epoch in range(config.epochs):
-            loss_sum = 0.0
-            for b, idx in enumerate(training.epoch_batches(x_train.shape[0], config.batch_size, config.seed, epoch)):
-                params, rest, opt_state, loss = step(params, rest, opt_state, jnp.asarray(x_train[idx]),
-                                                     jnp.asarray(y_train[idx]), jax.random.fold_in(key, epoch * nb + b))
-                loss_sum += float(loss) * len(idx)
-                if epoch + 1 > config.swa_start and ((epoch - config.swa_start) * nb + b) % period == 0:
-                    moments, n = collect(moments, params, n), n + 1
-                bar.update(task, advance=1, status=f"epoch {epoch + 1}  loss {loss_sum / x_train.shape[0]:.4f}  "
-                                                   f"collected {n}")
+    period = config.period(nb)
+
+    def run_epoch(state, epoch, bar):
+        def one(x, y, b):  # one SAM step, then a SWAG collection every ``period`` steps after ``swa_start``
+            nonlocal state
+            params, rest, opt_state, moments, n = state
+            params, rest, opt_state, loss = step(params, rest, opt_state, x, y, jax.random.fold_in(key, epoch * nb + b))
+            if epoch + 1 > config.swa_start and ((epoch - config.swa_start) * nb + b) % period == 0:
+                moments, n = collect(moments, params, n), n + 1
+            state = params, rest, opt_state, moments, n
+            return {"loss": loss}
+
+        batches = training.epoch_batches(x_train.shape[0], config.batch_size, config.seed, epoch)
+        means = fit.minibatch_pass(one, x_train, y_train, batches, bar)
+        return state, {"loss": means["loss"], "collected": state[-1]}
+
+    start = (params, rest, opt_state, SwagMoments(params, jax.tree.map(jnp.square, params)), 0)
+    params, rest, _, moments, _ = fit.fit(start, run_epoch, epochs=config.epochs, progress=progress,
+                                          description="finetune (SWAG)").state
     model.eval()
     return nnx.merge(nnx.graphdef(model), params, rest), moments
 

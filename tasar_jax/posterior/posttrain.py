@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tasar_jax import losses, prediction
+from tasar_jax import fit, losses, prediction
 from tasar_jax.posterior import sgadahmc
 from tasar_jax.posterior.heads import HeadParams, Posterior, appended_logits
 
@@ -162,12 +162,8 @@ def _bayes_epoch(keys, states, z, y, idx, mask, cfg):
     return jax.vmap(chain)(keys, states, idx, mask)
 
 
-def _progress(iterable, enabled, description):
-    if not enabled:
-        return iterable
-    from rich.progress import track
-
-    return track(iterable, description=description)
+def _head_status(record: dict) -> str:
+    return "test " + " ".join(f"{a:.1%}" for a in record["test_accuracy"]) if "test_accuracy" in record else ""
 
 
 @partial(jax.jit, static_argnames=("num_heads", "n", "batch_size", "shuffle"))
@@ -182,10 +178,13 @@ def _burn_in(key, states, z, y, cfg: PostTrainConfig, progress: bool):
     """Upstream's ``--burnIn`` epochs: plain (likelihood-gradient) sampler passes of every head, nothing kept."""
     key = jax.random.fold_in(key, BURN_IN_STREAM)
     num_heads = jax.tree.leaves(states)[0].shape[0]
-    for ep in _progress(range(cfg.burn_in_epochs), progress and cfg.burn_in_epochs > 0, "burn-in"):
+
+    def run_epoch(states, ep, bar):
         idx, mask, skeys = _epoch_batches(key, ep, num_heads, z.shape[0], cfg.batch_size, cfg.shuffle)
-        states = _bayes_epoch(skeys, states, z, y, idx, mask, _step_cfg(cfg))
-    return states
+        return _bayes_epoch(skeys, states, z, y, idx, mask, _step_cfg(cfg)), {}
+
+    return fit.fit(states, run_epoch, epochs=cfg.burn_in_epochs, progress=progress and cfg.burn_in_epochs > 0,
+                   description="burn-in").state
 
 
 def bayesian_train(key, z_train, y_train, z_test, y_test, cfg: PostTrainConfig = PostTrainConfig(), *,
@@ -201,21 +200,25 @@ def bayesian_train(key, z_train, y_train, z_test, y_test, cfg: PostTrainConfig =
     num_heads = jax.tree.leaves(heads)[0].shape[0]
     init, _, position = _sampler(cfg, _loglik_grad)
     states = _burn_in(key_run, jax.vmap(init)(heads), z_train, y_train, cfg, progress)
-    best, best_acc, ever, history = heads, np.zeros(num_heads), np.zeros(num_heads, bool), []
-    current = heads
-    for ep in _progress(range(cfg.epochs), progress, "bayesian_train"):
+
+    def run_epoch(states, ep, bar):
         idx, mask, skeys = _epoch_batches(key_run, ep, num_heads, z_train.shape[0], cfg.batch_size, cfg.shuffle)
-        states = _bayes_epoch(skeys, states, z_train, y_train, idx, mask, _step_cfg(cfg))
-        current = position(states)
-        acc = np.asarray(head_accuracy(current, z_test, y_test))
-        improved = acc > best_acc
-        best = jax.tree.map(lambda b, c: jnp.where(improved.reshape((-1,) + (1,) * (c.ndim - 1)), c, b), best, current)
-        best_acc, ever = np.where(improved, acc, best_acc), ever | improved
-        history.append(acc)
+        return _bayes_epoch(skeys, states, z_train, y_train, idx, mask, _step_cfg(cfg)), {}
+
+    def evaluate(states):
+        acc = np.asarray(head_accuracy(position(states), z_test, y_test))
+        return acc, {"test_accuracy": acc}
+
+    result = fit.fit(states, run_epoch, epochs=cfg.epochs, evaluate=evaluate, snapshot=position, best=heads,
+                     best_score=np.zeros(num_heads), status=_head_status, progress=progress,
+                     description="bayesian_train")
+    best, best_acc = result.best, result.best_score
+    ever = best_acc > 0  # strict improvements from 0
     if not ever.all():
         warnings.warn(f"heads {np.flatnonzero(~ever).tolist()} never reached a test accuracy > 0; "
                       "keeping their last-epoch parameters", stacklevel=2)
-        best = jax.tree.map(lambda b, c: jnp.where(ever.reshape((-1,) + (1,) * (c.ndim - 1)), b, c), best, current)
+        best = fit.keep_improved(position(result.state), best, ever)
+    history = [r["test_accuracy"] for r in result.history]
     return BayesianTrainResult(best, best_acc, np.asarray(history).reshape(cfg.epochs, num_heads))
 
 
@@ -276,8 +279,10 @@ def dual_bayesian(key, heads: HeadParams, z_train, y_train, z_test=None, y_test=
     sq0 = heads if cfg.reference_quirks else jax.tree.map(jnp.square, heads)
     carry = (_burn_in(key, jax.vmap(init)(heads), z_train, y_train, cfg, progress), heads, sq0,
              jnp.zeros((num_heads,), jnp.int32))
-    shared, history = 0, []
-    for ep in _progress(range(cfg.epochs), progress, "dual_bayesian"):
+    shared = 0  # upstream's one snapshot counter (reference_quirks)
+
+    def run_epoch(carry, ep, bar):
+        nonlocal shared
         collect = np.array([ep + 1 > cfg.swa_start and ((ep - cfg.swa_start) * nb + b) % period == 0
                             for b in range(nb)])
         if cfg.reference_quirks:  # head i's pass starts after heads 0..i−1 have used the shared counter
@@ -285,8 +290,14 @@ def dual_bayesian(key, heads: HeadParams, z_train, y_train, z_test=None, y_test=
             shared += num_heads * int(collect.sum())
         idx, mask, skeys = _epoch_batches(key, ep, num_heads, n, cfg.batch_size, cfg.shuffle)
         carry = _dual_epoch(skeys, carry, z_train, y_train, idx, mask, jnp.asarray(collect), _step_cfg(cfg))
-        if z_test is not None:
-            history.append(np.asarray(head_accuracy(position(carry[0]), jnp.asarray(z_test), jnp.asarray(y_test))))
+        if z_test is None:
+            return carry, {}
+        return carry, {"test_accuracy": np.asarray(head_accuracy(position(carry[0]), jnp.asarray(z_test),
+                                                                  jnp.asarray(y_test)))}
+
+    result = fit.fit(carry, run_epoch, epochs=cfg.epochs, status=_head_status, progress=progress,
+                     description="dual_bayesian")
+    carry, history = result.state, [r["test_accuracy"] for r in result.history if "test_accuracy" in r]
     state, mean, sqmean, counts = carry
     accuracy = np.asarray(history).reshape(len(history), num_heads)
     return DualBayesianResult(Posterior(heads, mean, sqmean), position(state), np.asarray(counts), accuracy)

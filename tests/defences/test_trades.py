@@ -53,7 +53,7 @@ def test_beta_zero_step_is_the_plain_step(data):
     (x, y), _ = data
     config = training.TrainConfig(batch_size=38, learning_rate=0.1, milestones=())
     plain = training.Trainer(_mlp(), config, steps_per_epoch=4)
-    zero = trades.TRADESTrainer(_mlp(), config, 4, trades.TRADESConfig(beta=0.0, steps=2))
+    zero = training.Trainer(_mlp(), config, 4, loss=trades.trades_loss(trades.TRADESConfig(beta=0.0, steps=2)))
     for step in range(2):
         batch = (jnp.asarray(x[38 * step:38 * (step + 1)]), jnp.asarray(y[38 * step:38 * (step + 1)]))
         loss_plain, _ = plain.train_step(*batch, jax.random.key(step))
