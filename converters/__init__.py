@@ -10,6 +10,7 @@ import re
 
 from tasar_jax.converters.engine import load_state_dict
 from tasar_jax.converters.torch_io import CheckpointError, read_state_dict
+
 from tasar_jax import models
 
 __all__ = ["CheckpointError", "convert", "convert_file", "keymap", "load_state_dict", "read_state_dict"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pathlib
 
 import numpy as np
-
 from tasar_jax.converters.torch_io import CheckpointError, _import_torch, read_pth
+
 from tasar_jax.attacks.common import AdversarialSet
 from tasar_jax.data.formats import atomic_path
 

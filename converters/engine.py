@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-
 from tasar_jax.converters.torch_io import CheckpointError
+
 from tasar_jax.models.layers import Constant
 
 KeyTable = Sequence[tuple[str, str]]

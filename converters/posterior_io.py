@@ -14,6 +14,7 @@ from __future__ import annotations
 import pathlib
 
 from tasar_jax.converters.torch_io import CheckpointError, read_pth, to_numpy_state_dict
+
 from tasar_jax.posterior.heads import HeadParams, Posterior
 from tasar_jax.posterior.io import head_from_state_dict, stack_heads
 

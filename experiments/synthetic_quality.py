@@ -69,8 +69,11 @@ def confused_pairs(pred: np.ndarray, labels: np.ndarray, names, top: int = 10) -
 
 
 def evaluate_model(name: str, arch: str, data, dataset: str, epochs: int, width: float, names,
-                   batch_size: int = BATCH) -> dict:
-    """Trains one model at the recipe and returns its accuracies, per-class accuracy and confusions."""
+                   batch_size: int = BATCH, progress_file=None) -> dict:
+    """Trains one model at the recipe and returns its accuracies, per-class accuracy and confusions.
+
+    ``progress_file``: the training state after every epoch (``training.train``'s ``resume_file``), so that a run
+    killed mid-model (a session's end) continues from its last epoch; removed once the model is done."""
     (x_tr, y_tr), (x_te, y_te) = data
     overrides = {} if arch == "mlp" else {"width": width}
     if arch == "stgcn":
@@ -78,9 +81,13 @@ def evaluate_model(name: str, arch: str, data, dataset: str, epochs: int, width:
     if name == "time_blind_mlp":
         overrides = {"num_frames": 2}
     model = models.create(arch, dataset, seed=0, **overrides)
+    resumed_from = 0
+    if progress_file is not None and pathlib.Path(progress_file).exists():
+        with np.load(progress_file) as f:
+            resumed_from = len(json.loads(str(f["progress"]))["history"])
     start = time.perf_counter()
     best, history = training.train(model, (x_tr, y_tr), (x_te, y_te), recipe(arch, epochs, batch_size),
-                                    description=name)
+                                    description=name, resume_file=progress_file)
     seconds = time.perf_counter() - start
     pred = training.predict(best, x_te).argmax(-1)
     per_class = [float(100 * (pred[y_te == k] == k).mean()) for k in range(len(names))]
@@ -91,7 +98,8 @@ def evaluate_model(name: str, arch: str, data, dataset: str, epochs: int, width:
         "per_class_accuracy": dict(zip(names, per_class)),
         "worst_classes": sorted(zip(per_class, names))[:5],
         "confused_pairs": confused_pairs(pred, y_te, names),
-        "train_seconds": seconds,
+        "train_seconds": seconds,  # of the last run only, when resumed
+        "resumed_from_epoch": resumed_from,
         "history": [{k: round(float(h[k]), 4) for k in ("train_accuracy", "test_accuracy")} for h in history],
         "config": {"arch": arch, **overrides, "epochs": epochs},
     }
@@ -151,7 +159,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=int, default=0, help="data seed")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ",".join(MODELS))
     parser.add_argument("--resume", action="store_true",
-                        help="keep the models already in --out (same data and recipe settings) and train the rest")
+                        help="keep the models already in --out (same data and recipe settings) and train the rest; "
+                             "a model's training state is saved after every epoch beside --out "
+                             "(<out>.<model>.progress.npz) and a killed run continues from it")
     parser.add_argument("--table", nargs="+", default=None, metavar="JSON",
                         help="print the Markdown table of earlier outputs instead of running")
     args = parser.parse_args(argv)
@@ -177,11 +187,14 @@ def main(argv=None) -> dict:
             continue
         data = ((time_blind(train[0]), train[1]), (time_blind(test[0]), test[1])) if name == "time_blind_mlp" \
             else (train, test)
+        progress_file = pathlib.Path(args.out).with_suffix(f".{name}.progress.npz") if args.resume else None
         results[name] = evaluate_model(name, arch, data, args.dataset, args.epochs, args.width, names,
-                                       args.batch_size)
+                                       args.batch_size, progress_file)
         print(f"{name}: {results[name]['accuracy']:.1f} % ({results[name]['train_seconds']:.0f} s)", flush=True)
         # after every model, so an interrupted run keeps what it measured
         write_json(args.out, _output(args, names, train, test, generate_seconds, start, results))
+        if progress_file is not None:
+            progress_file.unlink(missing_ok=True)
     out = _output(args, names, train, test, generate_seconds, start, results)
     write_json(args.out, out)  # also when --resume found every model measured
     print("\n| model | test accuracy % | last epoch % | train s |\n|---|---:|---:|---:|")

@@ -92,6 +92,7 @@ def keep_improved(best, current, improved: np.ndarray):
 def fit(state, run_epoch: Callable, *, epochs: int, evaluate: Callable | None = None, every: int = 1,
         snapshot: Callable = lambda state: state, best=None, best_score=None,
         on_improve: Callable | None = None, status: Callable[[dict], str] | None = None,
+        resume: Fit | None = None, after_epoch: Callable[[Fit], None] | None = None,
         progress: bool = True, description: str = "train") -> Fit:
     """Runs ``epochs`` epochs and keeps the best snapshot.
 
@@ -106,11 +107,16 @@ def fit(state, run_epoch: Callable, *, epochs: int, evaluate: Callable | None = 
       on_improve: ``(best, record, improved)`` after each improvement; ``improved`` is the per-head mask for
         array scores, ``True`` otherwise.
       status: ``record -> text`` for the epoch bar (default: the record's numbers).
+      resume: a ``Fit`` saved after some epochs (``after_epoch``): the run continues from there, and ends as the
+        uninterrupted run would where ``run_epoch`` depends only on the state and the epoch number.
+      after_epoch: called with the ``Fit`` so far after every epoch (e.g. to save it).
     """
     history = []
+    if resume is not None:
+        state, best, best_score, history = resume.state, resume.best, resume.best_score, list(resume.history)
     with progress_bar(progress, status=True) as bars:
-        task = bars.add_task(description, total=epochs, status="")
-        for epoch in range(epochs):
+        task = bars.add_task(description, total=epochs, completed=len(history), status="")
+        for epoch in range(len(history), epochs):
             epoch_bar = EpochBar(bars, f"  epoch {epoch + 1}")
             state, record = run_epoch(state, epoch, epoch_bar)
             epoch_bar.close()
@@ -129,6 +135,8 @@ def fit(state, run_epoch: Callable, *, epochs: int, evaluate: Callable | None = 
                         on_improve(best, record, improved)
             history.append(record)
             bars.update(task, advance=1, status=(status or _status)(record))
+            if after_epoch is not None:
+                after_epoch(Fit(state, best, best_score, history))
     return Fit(state, best, best_score, history)
 
 

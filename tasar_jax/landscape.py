@@ -36,7 +36,7 @@ from tasar_jax.data.formats import atomic_path
 from tasar_jax.models import streams
 from tasar_jax.posterior.heads import appended_model, sample_heads
 
-__all__ = ["LandscapeConfig", "LossSpec", "SurrogateLoss", "PosteriorLoss", "surrogate_loss", "posterior_loss",
+__all__ = ["LandscapeConfig", "BoundLoss", "SurrogateLoss", "PosteriorLoss", "surrogate_loss", "posterior_loss",
            "random_directions", "grid_losses", "slice_1d", "slice_2d", "curvature", "max_increase", "landscape",
            "summary", "save_json", "plot", "analyse", "analyse_checkpoint"]
 
@@ -72,7 +72,7 @@ class LandscapeConfig:
         return np.linspace(-self.radius, self.radius, self.points, dtype=np.float32)
 
 
-class LossSpec(NamedTuple):
+class BoundLoss(NamedTuple):
     """A per-sample loss ``fn(params, x, labels) → (N,)`` (hashable fn) with its ``params``."""
 
     fn: Callable
@@ -107,13 +107,13 @@ class PosteriorLoss:
         return jnp.mean(per_draw, axis=(0, 1))
 
 
-def surrogate_loss(surrogate) -> LossSpec:
+def surrogate_loss(surrogate) -> BoundLoss:
     """The cross-entropy landscape of a plain ``base.Surrogate`` (summed logits for two-stream ensembles)."""
-    return LossSpec(SurrogateLoss(surrogate.apply_fn), surrogate.params)
+    return BoundLoss(SurrogateLoss(surrogate.apply_fn), surrogate.params)
 
 
 def posterior_loss(surrogate, posterior, key, num_samples: int = 20, scale: float = 1.5, *,
-                   bone_head_sees_joint: bool = False) -> LossSpec:
+                   bone_head_sees_joint: bool = False) -> BoundLoss:
     """TASAR's posterior loss: ``surrogate`` gives per-stream logits (``Surrogate.from_model(model, streams=True)``)
     for the per-stream ``posterior`` tuple; ``num_samples`` draws per head (upstream 20), scale 1.5."""
     posterior = jax.tree.map(jnp.asarray, streams.check_per_stream(posterior, "posterior"))
@@ -121,7 +121,7 @@ def posterior_loss(surrogate, posterior, key, num_samples: int = 20, scale: floa
     # split, not streams.stream_keys's fold_in: the landscape's draws stay what they were before streams were tuples
     keys = (key,) if len(posterior) == 1 else tuple(jax.random.split(key, len(posterior)))
     draws = tuple(sample(k, p, num_samples, scale) for k, p in zip(keys, posterior))
-    return LossSpec(PosteriorLoss(surrogate.apply_fn, bone_head_sees_joint), (surrogate.params, draws))
+    return BoundLoss(PosteriorLoss(surrogate.apply_fn, bone_head_sees_joint), (surrogate.params, draws))
 
 
 @partial(jax.jit, static_argnames=("num", "normalisation"))
@@ -148,20 +148,20 @@ def _grid_impl(fn, params, x, labels, coords, directions, chunk):
 _grid = jax.jit(_grid_impl, static_argnames=("fn", "chunk"))
 
 
-def grid_losses(loss: LossSpec, x, labels, coords, directions, chunk: int = 64):
+def grid_losses(loss: BoundLoss, x, labels, coords, directions, chunk: int = 64):
     """Losses (G, N) at ``x + Σ_j coords[g, j]·directions[j]`` for G coefficient rows, in one jitted call."""
     return _grid(loss.fn, loss.params, jnp.asarray(x, jnp.float32), jnp.asarray(labels, jnp.int32),
                  jnp.asarray(coords, jnp.float32), jnp.asarray(directions, jnp.float32), chunk)
 
 
-def slice_1d(loss: LossSpec, x, labels, directions, alphas, chunk: int = 64):
+def slice_1d(loss: BoundLoss, x, labels, directions, alphas, chunk: int = 64):
     """Losses (D, P, N) along each of the D directions at the P coefficients ``alphas``."""
     d, p = directions.shape[0], len(alphas)
     coords = (np.eye(d, dtype=np.float32)[:, None, :] * np.asarray(alphas, np.float32)[None, :, None]).reshape(-1, d)
     return grid_losses(loss, x, labels, coords, directions, chunk).reshape(d, p, -1)
 
 
-def slice_2d(loss: LossSpec, x, labels, d1, d2, alphas, chunk: int = 64):
+def slice_2d(loss: BoundLoss, x, labels, d1, d2, alphas, chunk: int = 64):
     """Losses (P, P, N) on the plane ``x + α·d1 + β·d2`` (row α, column β)."""
     a, b = np.meshgrid(alphas, alphas, indexing="ij")
     coords = np.stack([a.ravel(), b.ravel()], axis=1).astype(np.float32)
@@ -181,7 +181,7 @@ def _curvature_coords(d: int, h: float) -> np.ndarray:
     return np.concatenate([np.zeros((1, d), np.float32), h * eye, -h * eye])
 
 
-def curvature(loss: LossSpec, x, labels, directions, h: float = 1.0, chunk: int = 64) -> dict:
+def curvature(loss: BoundLoss, x, labels, directions, h: float = 1.0, chunk: int = 64) -> dict:
     """Second differences along each direction: ``curvature`` (N,) = mean_d (L(x+hd) − 2L(x) + L(x−hd))/h²,
     ``rayleigh`` (N,) = mean_d of that over ‖d‖₂², and the per-direction values (D, N)."""
     values = grid_losses(loss, x, labels, _curvature_coords(directions.shape[0], h), directions, chunk)
@@ -206,7 +206,7 @@ def _pgd_impl(fn, params, x, labels, epsilon, steps, step_size):
 _pgd = jax.jit(_pgd_impl, static_argnames=("fn", "steps"))
 
 
-def max_increase(loss: LossSpec, x, labels, epsilon: float, steps: int = 10, step_size: float | None = None):
+def max_increase(loss: BoundLoss, x, labels, epsilon: float, steps: int = 10, step_size: float | None = None):
     """``max_{‖x'−x‖∞≤ε} L(x') − L(x)`` (N,) by sign-gradient ascent from x (best iterate; ≥ 0)."""
     step_size = 2.5 * epsilon / steps if step_size is None else step_size
     return _pgd(loss.fn, loss.params, jnp.asarray(x, jnp.float32), jnp.asarray(labels, jnp.int32), epsilon, steps,
@@ -243,7 +243,7 @@ def _gradient_sign(fn, params, x, labels, epsilon):
     return epsilon * jnp.sign(jax.grad(lambda v: jnp.sum(fn(params, v, labels)))(x))
 
 
-def landscape(loss: LossSpec, x, labels, key, config: LandscapeConfig = LandscapeConfig(), *, x_adv=None) -> dict:
+def landscape(loss: BoundLoss, x, labels, key, config: LandscapeConfig = LandscapeConfig(), *, x_adv=None) -> dict:
     """1-D and 2-D slices and sharpness around ``x`` (and ``x_adv`` when given), same directions for both.
 
     The plane is spanned by the first two random directions, or with ``config.gradient_plane`` by the FGSM
@@ -337,13 +337,13 @@ def analyse(model, x, labels, out_prefix, *, x_adv=None, posterior=None, config:
     key_attack, key_dirs, key_draws = jax.random.split(jax.random.key(seed), 3)
     if x_adv is None:
         x_adv = fgsm.IFGSM(surrogate, epsilon=config.epsilon, iterations=attack_iterations)(key_attack, x, labels)
-    loss_specs = {"surrogate": surrogate_loss(surrogate)}
+    bound_losses = {"surrogate": surrogate_loss(surrogate)}
     if posterior is not None:
         per_stream = base.Surrogate.from_model(model, streams=True)
-        loss_specs["posterior"] = posterior_loss(per_stream, posterior, key_draws, num_draws, scale,
+        bound_losses["posterior"] = posterior_loss(per_stream, posterior, key_draws, num_draws, scale,
                                                  bone_head_sees_joint=bone_head_sees_joint)
     summaries = {}
-    for name, loss in loss_specs.items():
+    for name, loss in bound_losses.items():
         result = landscape(loss, x, labels, key_dirs, config, x_adv=x_adv)
         prefix = pathlib.Path(f"{out_prefix}_{name}")
         save_json(result, prefix.with_name(prefix.name + ".json"))

@@ -1,4 +1,5 @@
-"""The upstream routines ``train``, ``test`` and ``gatherCorrectPrediction`` on files (host code).
+"""The command line's file layer: each routine loads checkpoints and dataset files, runs one in-memory stage
+(``tasar_jax.stages``) and writes its artefact once.
 
 Paths follow the upstream convention ``<data root>/<dataset>/<file>`` (``classTrain.npz``, ``classTest.npz``);
 an explicit path to an existing file is accepted wherever a file name is.
@@ -12,14 +13,13 @@ import pathlib
 import jax
 import numpy as np
 
-from tasar_jax import checkpoints, models, prediction, training
+from tasar_jax import checkpoints, models, stages, training
 from tasar_jax.data import formats, layouts
 from tasar_jax.models import streams
 
 TRAIN_FILE = "classTrain.npz"
 TEST_FILE = "classTest.npz"
 GATHER_FILE = "adClassTrain.npz"
-TARGET_STREAM = 0x74617267  # folded into the attack seed to draw target classes
 
 
 def resolve(data_root, dataset: str, name: str) -> pathlib.Path:
@@ -39,33 +39,25 @@ def train_classifier(arch: str, dataset: str, data_root, out_dir, *, train_confi
     checkpoint; otherwise the best test accuracy is kept. Returns the saved checkpoint's metadata (architecture,
     dataset, config, accuracy, history).
     """
-    if defence not in (None, "trades"):
-        raise ValueError(f"unknown training defence {defence!r}; 'trades' trains a defended classifier "
-                         "(BEAT post-trains heads: tasar-jax beat)")
-    model = models.create(arch, dataset, seed=train_config.seed, **model_overrides)
-    num_classes = model.config.num_classes
+    num_classes = models.config_for(arch, dataset, **model_overrides).num_classes
     train_path, test_path = resolve(data_root, dataset, train_file), resolve(data_root, dataset, test_file)
     train_data = formats.load_dataset_file(train_path, dataset, num_classes=num_classes)
     test_data = formats.load_dataset_file(test_path, dataset, num_classes=num_classes)
     meta = {"train_file": str(train_path), "test_file": str(test_path),
-            "train_config": dataclasses.asdict(train_config), "num_parameters": models.num_parameters(model)}
-
-    def save_best(best_model, record):
-        extra = {} if defence is None else {"robust_accuracy": record.get("robust_accuracy")}
-        checkpoints.save(out_dir, best_model, architecture=arch, dataset=dataset,
-                         accuracy=record["test_accuracy"], epoch=record["epoch"], **extra, **meta)
-
+            "train_config": dataclasses.asdict(train_config)}
     if defence == "trades":
         from tasar_jax.defences import trades
 
         trades_config = trades_config or trades.TRADESConfig()
         meta.update(defence="trades", trades_config=dataclasses.asdict(trades_config))
-        _, history = trades.trades_train(model, train_data, test_data, train_config, trades_config,
-                                         on_improve=save_best, progress=progress,
-                                         description=f"TRADES {arch} on {dataset}")
-    else:
-        _, history = training.train(model, train_data, test_data, train_config, on_improve=save_best,
-                                    progress=progress, description=f"{arch} on {dataset}")
+
+    def save_best(best_model, record):
+        extra = {} if defence is None else {"robust_accuracy": record.get("robust_accuracy")}
+        checkpoints.save(out_dir, best_model, architecture=arch, dataset=dataset, accuracy=record["test_accuracy"],
+                         epoch=record["epoch"], num_parameters=models.num_parameters(best_model), **extra, **meta)
+
+    _, history = stages.train(arch, dataset, train_data, test_data, train_config, defence=defence,
+                              trades_config=trades_config, on_improve=save_best, progress=progress, **model_overrides)
     return checkpoints.update_metadata(out_dir, history=history)
 
 
@@ -78,12 +70,7 @@ def test_classifier(model_dir, data_root, *, test_file: str = TEST_FILE) -> dict
     """Upstream ``test``: accuracy of a checkpoint on a test file. Returns counts, accuracy and predictions."""
     model, meta = checkpoints.load(model_dir)
     path = resolve(data_root, meta["dataset"], test_file)
-    x, labels = load_for_model(meta, path)
-    predictions = np.argmax(training.predict(model, x), axis=-1)
-    correct = int(np.sum(predictions == labels))
-    return {"file": str(path), "num_samples": int(len(labels)), "correct": correct,
-            "accuracy": correct / len(labels), "misclassification": 1 - correct / len(labels),
-            "predictions": predictions, "labels": labels}
+    return {"file": str(path), **stages.test(model, *load_for_model(meta, path))}
 
 
 def gather_correct(model_dir, data_root, out_path=None, *, test_file: str = TEST_FILE) -> dict:
@@ -95,10 +82,8 @@ def gather_correct(model_dir, data_root, out_path=None, *, test_file: str = TEST
     model, meta = checkpoints.load(model_dir)
     path = resolve(data_root, meta["dataset"], test_file)
     clips, classes = formats.read_raw(path, meta["dataset"], num_classes=meta["config"]["num_classes"])
-    x = formats.clips_to_common(clips, meta["dataset"])
-    mask = np.argmax(training.predict(model, x), axis=-1) == classes
-    if not mask.any():
-        raise ValueError(f"{model_dir}: no test sample of {path} is classified correctly; nothing to gather")
+    mask = stages.correctly_classified(model, formats.clips_to_common(clips, meta["dataset"]), classes,
+                                       f"{path} (by {model_dir})")
     out_path = pathlib.Path(out_path) if out_path else pathlib.Path(model_dir) / GATHER_FILE
     formats.write_raw(out_path, clips[mask], classes[mask])
     return {"file": str(out_path), "num_samples": int(mask.sum()), "of": int(len(mask))}
@@ -108,11 +93,11 @@ def predict_file(model_dir, input_path, out_path) -> np.ndarray:
     """Eval-mode logits for a ``.npy`` batch (N, 3, T, V, M) or a dataset ``.npz``; writes them to ``out_path``."""
     model, meta = checkpoints.load(model_dir)
     input_path = pathlib.Path(input_path)
-    spec = layouts.get_dataset(meta["dataset"])
+    layout = layouts.get_dataset(meta["dataset"])
     if input_path.suffix == ".npz":
         x, _ = load_for_model(meta, input_path)
     else:
-        x = formats.load_array(input_path, num_persons=spec.num_persons)
+        x = formats.load_array(input_path, num_persons=layout.num_persons)
     logits = training.predict(model, x)
     with formats.atomic_path(out_path, suffix=".npy") as tmp:
         with open(tmp, "wb") as f:
@@ -123,63 +108,40 @@ def predict_file(model_dir, input_path, out_path) -> np.ndarray:
 def assemble_two_stream(joint_dir, bone_dir, out_dir) -> pathlib.Path:
     """Writes the two-stream ensemble (``msg3d``/``agcn``) of a joint-stream and a bone-stream checkpoint.
 
-    This is how upstream obtains its ensembles: the streams are trained separately and summed at test time.
-    Both checkpoints must be of the same family and dataset and differ only in ``stream``.
-    """
+    (``stages.assemble_two_stream``: same family and dataset, differing only in ``stream``)."""
     (joint, joint_meta), (bone, bone_meta) = checkpoints.load(joint_dir), checkpoints.load(bone_dir)
-    arch_joint, arch_bone = joint_meta["architecture"], bone_meta["architecture"]
-    family = arch_joint.removesuffix("_joint")
-    if arch_joint != f"{family}_joint" or arch_bone != f"{family}_bone" or not models.entry(family).two_stream:
-        raise ValueError(f"need a <family>_joint and a <family>_bone checkpoint of msg3d or agcn, "
-                         f"got {arch_joint} and {arch_bone}")
-    if joint_meta["dataset"] != bone_meta["dataset"]:
-        raise ValueError(f"the streams were made for different datasets: {joint_meta['dataset']} and "
-                         f"{bone_meta['dataset']}")
-    if dataclasses.replace(bone.config, stream="joint") != joint.config:
-        raise ValueError(f"the stream configs differ beyond the stream: {joint.config} vs {bone.config}")
-    model = streams.TwoStream(joint, bone)
+    model, family = stages.assemble_two_stream(joint, joint_meta, bone, bone_meta)
     return checkpoints.save(out_dir, model, architecture=family, dataset=joint_meta["dataset"],
                             source=f"{joint_dir} + {bone_dir}", num_parameters=models.num_parameters(model))
 
 
 def posttrain(model_dir, data_root, out_path=None, *, config=None, num_heads: int = 3, seed: int = 0,
               train_file: str = TRAIN_FILE, test_file: str = TEST_FILE, progress: bool = True) -> dict:
-    """Upstream ``bayesianTrain`` then ``DualBayesian`` on a frozen surrogate checkpoint; writes the posterior.
-
-    The surrogate's eval-mode logits of the train and test files are computed once; the K heads are sampled on
-    them (reference.md §4.3, §4.4). A two-stream ensemble is post-trained per stream on that stream's logits, as
-    upstream's ``<base>_joint``/``<base>_bone`` runs, and saved as one (joint, bone) posterior file. Writes
-    ``out_path`` (default ``<model_dir>/posterior.npz``).
+    """Upstream ``bayesianTrain`` then ``DualBayesian`` on a frozen surrogate checkpoint (``stages.posttrain``);
+    writes the posterior, one (joint, bone) file for a two-stream ensemble (default ``<model_dir>/posterior.npz``).
     """
     from tasar_jax import posterior as post
 
     config = config or post.PostTrainConfig()
     model, meta = checkpoints.load(model_dir)
-    x_train, y_train = load_for_model(meta, resolve(data_root, meta["dataset"], train_file))
-    x_test, y_test = load_for_model(meta, resolve(data_root, meta["dataset"], test_file))
-    forward = prediction.Predictor(model, 64, streams=True)  # one compilation for both sets
-    z_train, z_test = post.surrogate_logits(forward, x_train), post.surrogate_logits(forward, x_test)
-    count = len(z_train)
-    posteriors, head_accuracy, snapshots = [], [], []
-    for key, zs_train, zs_test in zip(streams.stream_keys(jax.random.key(seed), count), z_train, z_test):
-        key_heads, key_dual = jax.random.split(key)
-        trained = post.bayesian_train(key_heads, zs_train, y_train, zs_test, y_test, config, num_heads=num_heads,
-                                      progress=progress)
-        dual = post.dual_bayesian(key_dual, trained.heads, zs_train, y_train, zs_test, y_test, config,
-                                  progress=progress)
-        posteriors.append(dual.posterior)
-        head_accuracy.append([float(a) for a in trained.best_accuracy])
-        snapshots.append(np.asarray(dual.num_snapshots))
+    train_data = load_for_model(meta, resolve(data_root, meta["dataset"], train_file))
+    test_data = load_for_model(meta, resolve(data_root, meta["dataset"], test_file))
+    done = stages.posttrain(model, train_data, test_data, config, num_heads=num_heads, seed=seed, progress=progress)
     out_path = pathlib.Path(out_path) if out_path is not None else pathlib.Path(model_dir) / "posterior.npz"
-    summed = np.asarray(post.summed_appended_logits(tuple(p.heads for p in posteriors), z_test))
-    result = {"file": str(out_path), "head_accuracy": [a for accs in head_accuracy for a in accs],
-              "surrogate_accuracy": training.accuracy(np.asarray(streams.summed(z_test)), y_test),
-              "appended_accuracy": training.accuracy(summed, y_test), "snapshots": np.concatenate(snapshots),
-              "streams": list(streams.STREAMS) if count > 1 else None}
-    post.save_posterior(out_path, tuple(posteriors), dataset=meta["dataset"], surrogate_checkpoint=str(model_dir),
-                        config=dataclasses.asdict(config), seed=seed,
-                        head_accuracy=head_accuracy if count > 1 else head_accuracy[0])
-    return result
+    save_posterior(out_path, done, meta["dataset"], str(model_dir), config, seed)
+    return {"file": str(out_path), "head_accuracy": [a for accs in done.head_accuracy for a in accs],
+            "surrogate_accuracy": done.surrogate_accuracy, "appended_accuracy": done.appended_accuracy,
+            "snapshots": done.snapshots, "streams": list(streams.STREAMS) if len(done.posterior) > 1 else None}
+
+
+def save_posterior(path, done: stages.PostTrained, dataset: str, surrogate: str, config, seed: int):
+    """Writes a ``stages.posttrain`` result in the posterior npz format, with what it was made from."""
+    from tasar_jax import posterior as post
+
+    two = len(done.posterior) > 1
+    return post.save_posterior(path, done.posterior, dataset=dataset, surrogate_checkpoint=surrogate,
+                               config=dataclasses.asdict(config), seed=seed,
+                               head_accuracy=done.head_accuracy if two else done.head_accuracy[0])
 
 
 def finetune_swag(model_dir, data_root, out_dir=None, *, config=None, upstream_statistics: bool = False,
@@ -193,13 +155,24 @@ def finetune_swag(model_dir, data_root, out_dir=None, *, config=None, upstream_s
     model, meta = checkpoints.load(model_dir)
     x, y = load_for_model(meta, resolve(data_root, meta["dataset"], train_file))
     tuned, moments = full_swag.finetune(model, x, y, config, jax.random.key(config.seed), progress=progress)
-    out_dir = pathlib.Path(out_dir if out_dir is not None else model_dir)
-    ba_model = pathlib.Path(model_dir)
+    return save_swag(out_dir if out_dir is not None else model_dir, tuned, moments, surrogate=str(model_dir),
+                     architecture=meta["architecture"], dataset=meta["dataset"], config=config,
+                     upstream_statistics=upstream_statistics)
+
+
+def save_swag(out_dir, tuned, moments, *, surrogate: str, architecture: str, dataset: str, config,
+              upstream_statistics: bool) -> dict:
+    """Writes ``<out_dir>/swag.npz`` and, unless ``upstream_statistics``, the fine-tuned model
+    ``<out_dir>/ba_model`` (the model the SWAG file names); returns both paths."""
+    from tasar_jax.posterior import full_swag
+
+    out_dir = pathlib.Path(out_dir)
+    ba_model = pathlib.Path(surrogate)
     if not upstream_statistics:
-        ba_model = checkpoints.save(out_dir / "ba_model", tuned, architecture=meta["architecture"],
-                                    dataset=meta["dataset"], source=f"SWAG fine-tuning of {model_dir}")
-    swag = full_swag.save_swag(out_dir / "swag.npz", moments, surrogate_checkpoint=str(model_dir),
-                               dataset=meta["dataset"], model_dir=str(ba_model), config=dataclasses.asdict(config))
+        ba_model = checkpoints.save(out_dir / "ba_model", tuned, architecture=architecture,
+                                    dataset=dataset, source=f"SWAG fine-tuning of {surrogate}")
+    swag = full_swag.save_swag(out_dir / "swag.npz", moments, surrogate_checkpoint=surrogate, dataset=dataset,
+                               model_dir=str(ba_model), config=dataclasses.asdict(config))
     return {"file": str(swag), "model_dir": str(ba_model)}
 
 
@@ -218,9 +191,7 @@ def attack(method: str, model_dir, data_path=None, out_path=None, *, hyper: dict
     ``"4G"``) sizes the chunks from the device memory one may use; all devices of all processes share the work
     (``base.run_in_batches``), and only process 0 writes the file.
     """
-    import time
-
-    from tasar_jax.attacks import base, build, common
+    from tasar_jax.attacks import build, common
 
     hyper = dict(hyper or {})
     needs = build.needs(method, hyper)
@@ -250,23 +221,14 @@ def attack(method: str, model_dir, data_path=None, out_path=None, *, hyper: dict
         cache = pathlib.Path(motion_path) if motion_path else motion.default_cache_path(data_path)
         ar1, ar2 = motion.cached_motion(x, cache, progress=progress)
         found["motion"] = {"ar1": ar1, "ar2": ar2}
-    atk, extras = build.build(method, build.Artefacts(model=model, dataset=meta["dataset"], **found), **hyper)
-    key, n, true_labels = jax.random.key(seed), x.shape[0], labels
-    targeted = bool(hyper.get("targeted", False))
-    if targeted:
-        labels = np.asarray(common.random_targets(jax.random.fold_in(key, TARGET_STREAM), labels,
-                                                  meta["config"]["num_classes"], exclude_true=not upstream_targets))
-    start_time = time.perf_counter()
-    x_adv, predictions, success, _ = base.run_in_batches(atk, key, x, labels, batch_size, extras=extras,
-                                                         memory_budget=memory_budget, progress=progress,
-                                                         description=method)
-    seconds = time.perf_counter() - start_time
+    artefacts = build.Artefacts(model=model, dataset=meta["dataset"], **found)
+    adversarial, stats = stages.attack(method, artefacts, x, labels, hyper=hyper, seed=seed, batch_size=batch_size,
+                                       num_classes=meta["config"]["num_classes"], upstream_targets=upstream_targets,
+                                       memory_budget=memory_budget, progress=progress)
     out_path = pathlib.Path(out_path) if out_path is not None else model_dir / f"{method}_adv.npz"
     if jax.process_index() == 0:
-        common.save_adversarial(out_path, common.AdversarialSet(x, x_adv, labels, predictions, success,
-                                                                true_labels if targeted else None))
-    return {"file": str(out_path), "num_samples": int(n), "success_rate": float(success.mean()),
-            "seconds_per_example": seconds / n, "max_linf": float(np.abs(x_adv - x).max())}
+        common.save_adversarial(out_path, adversarial)
+    return {"file": str(out_path), **stats}
 
 
 def _check_same_task(meta: dict, what: str, dataset, num_classes) -> None:
@@ -309,7 +271,7 @@ def beat(model_dir, data_root, out_path=None, *, config=None, num_heads: int = 5
     def save(i, heads, record):
         defences.save_heads(out_path, heads, **info)
 
-    result = defences.beat_train(model, train_data, test_data, config, num_heads=num_heads, on_improve=save,
-                                 parents=layouts.get_dataset(meta["dataset"]).parents, progress=progress)
+    result = stages.beat(model, meta["dataset"], train_data, test_data, config, num_heads=num_heads, on_improve=save,
+                         progress=progress)
     defences.save_heads(out_path, result.heads, best_accuracy=[float(a) for a in result.best_accuracy], **info)
     return {"file": str(out_path), "head_accuracy": [float(a) for a in result.best_accuracy]}

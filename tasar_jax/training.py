@@ -10,7 +10,10 @@ the jitted step maps state to state. Shuffling and dropout keys derive from one 
 from __future__ import annotations
 
 import dataclasses
+import json
+import pathlib
 from collections.abc import Callable
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +22,7 @@ import optax
 from flax import nnx
 
 from tasar_jax import fit, losses, prediction
+from tasar_jax.data import formats
 from tasar_jax.prediction import predict  # noqa: F401  (training.predict: the one model-to-logits path)
 
 
@@ -181,6 +185,50 @@ class Trainer:
         return nnx.merge(self.eval_graph, self.params, self.rest)
 
 
+def _is_key(a) -> bool:
+    return jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key)
+
+
+def save_progress(done: fit.Fit, path) -> None:
+    """Writes a ``fit.Fit`` of a ``Trainer`` (after an epoch) atomically to ``path`` (``.npz``): the weights,
+    optimiser state, selected weights, best score, history and the recipe."""
+    trainer = done.state
+    trees = {"current": (trainer.params, trainer.rest, trainer.opt_state), "best": done.best}
+    arrays = {f"{name}/{i}": np.asarray(jax.random.key_data(a) if _is_key(a) else a)
+              for name, tree in trees.items() for i, a in enumerate(jax.tree.leaves(tree))}
+    text = json.dumps({"best_score": done.best_score, "history": done.history, "config": repr(trainer.config)})
+    with formats.atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, progress=np.array(text), **arrays)
+
+
+def load_progress(trainer: Trainer, path) -> fit.Fit | None:
+    """The ``fit.Fit`` written by ``save_progress``, with ``trainer``'s state restored from it; ``None`` if there
+    is no file. A file of another recipe or model is an error naming it."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as f:
+        saved = json.loads(str(f["progress"]))
+        if saved["config"] != repr(trainer.config):
+            raise ValueError(f"{path} was saved by a run with another recipe ({saved['config']}); remove it")
+
+        def load(name, like):
+            leaves, treedef = jax.tree.flatten(like)
+            names = [f"{name}/{i}" for i in range(len(leaves))]
+            if sum(k.startswith(f"{name}/") for k in f.files) != len(leaves) or any(
+                    f[n].shape != jax.random.key_data(a).shape if _is_key(a) else f[n].shape != a.shape
+                    for n, a in zip(names, leaves)):
+                raise ValueError(f"{path} holds another model's training state; remove it")
+            return jax.tree.unflatten(treedef, [jax.random.wrap_key_data(f[n]) if _is_key(a) else jnp.asarray(f[n])
+                                                for n, a in zip(names, leaves)])
+
+        trainer.params, trainer.rest, trainer.opt_state = load("current", (trainer.params, trainer.rest,
+                                                                           trainer.opt_state))
+        best = load("best", (trainer.params, trainer.rest))
+    return fit.Fit(trainer, best, saved["best_score"], saved["history"])
+
+
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of samples whose argmax equals the label."""
     return float(np.mean(np.argmax(logits, axis=-1) == labels))
@@ -194,7 +242,7 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int):
 
 def train(model: nnx.Module, train_data, test_data, config: TrainConfig, *,
           on_improve: Callable[[nnx.Module, dict], None] | None = None, progress: bool = True,
-          description: str = "train") -> tuple[nnx.Module, list[dict]]:
+          description: str = "train", resume_file=None) -> tuple[nnx.Module, list[dict]]:
     """Trains ``model`` and returns ``(best_model, history)``; ``best_model`` has the best test accuracy.
 
     Args:
@@ -204,6 +252,8 @@ def train(model: nnx.Module, train_data, test_data, config: TrainConfig, *,
       on_improve: called with ``(model, record)`` whenever the test accuracy strictly improves (upstream keeps
         ``minValLossModel.pth`` the same way), e.g. to write a checkpoint.
       progress: show rich progress bars with loss and accuracy.
+      resume_file: an ``.npz`` written after every epoch (weights, optimiser state, the selected weights and the
+        history); if it exists, training continues from it and ends as the uninterrupted run would.
 
     Returns:
       The eval-mode model with the best test accuracy, and one record per epoch (loss, accuracies, lr).
@@ -212,11 +262,15 @@ def train(model: nnx.Module, train_data, test_data, config: TrainConfig, *,
     x_test, y_test = (np.asarray(a) for a in test_data)
     steps_per_epoch = -(-x_train.shape[0] // config.batch_size)
     trainer = Trainer(model, config, steps_per_epoch)
+    resume, after_epoch = None, None
+    if resume_file is not None:
+        resume = load_progress(trainer, resume_file)
+        after_epoch = partial(save_progress, path=resume_file)
     result = fit.fit(trainer, epoch_runner(config, x_train, y_train, steps_per_epoch), epochs=config.epochs,
                      evaluate=lambda t: _test_accuracy(t, x_test, y_test), snapshot=Trainer.weights,
                      on_improve=None if on_improve is None else lambda best, record, _: on_improve(
                          trainer.model(), record),
-                     progress=progress, description=description)
+                     resume=resume, after_epoch=after_epoch, progress=progress, description=description)
     return nnx.merge(trainer.eval_graph, *result.best), result.history
 
 

@@ -52,7 +52,7 @@ def test_curvature_of_a_quadratic_is_analytic():
     rng = np.random.default_rng(1)
     m = rng.normal(size=(D, D)) / np.sqrt(D)
     a = (m @ m.T + np.diag(rng.uniform(0.5, 2.0, D))).astype(np.float32)
-    loss = ls.LossSpec(Quadratic(), jnp.asarray(a))
+    loss = ls.BoundLoss(Quadratic(), jnp.asarray(a))
     d = ls.random_directions(jax.random.key(2), _x(), 4, 0.1)
     out = ls.curvature(loss, _x(), jnp.zeros(2, jnp.int32), d, h=1.0)
     flat = np.asarray(d, np.float64).reshape(4, 2, -1)
@@ -66,7 +66,7 @@ def test_curvature_of_a_quadratic_is_analytic():
 
 def test_max_increase_of_a_linear_loss_is_eps_l1_norm():
     g = jnp.asarray(np.random.default_rng(3).normal(size=(D,)), jnp.float32)
-    loss = ls.LossSpec(Linear(), g)
+    loss = ls.BoundLoss(Linear(), g)
     eps = 0.01
     got = ls.max_increase(loss, _x(), jnp.zeros(2, jnp.int32), eps, steps=3, step_size=eps)
     np.testing.assert_allclose(got, eps * np.abs(np.asarray(g)).sum() * np.ones(2), rtol=1e-4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -76,3 +77,29 @@ def test_resume_keeps_measured_models_and_refuses_other_settings(tmp_path, monke
     out.write_text(json.dumps(stale))
     with pytest.raises(SystemExit, match="generator version"):
         sq.main(small + ["--models", "mlp", "--resume"])
+
+
+def test_resume_continues_a_model_from_its_last_epoch(tmp_path, monkeypatch):
+    """With ``--resume`` a model's state is kept after every epoch in ``<out>.<model>.progress.npz``: a run killed
+    mid-model continues from there, reports where it resumed, and removes the file once the model is done."""
+    out = tmp_path / "q.json"
+    args = ["--dataset", "hdm05", "--train-per-class", "2", "--test-per-class", "1", "--epochs", "2",
+            "--out", str(out), "--models", "mlp", "--resume"]
+    from tasar_jax import training
+
+    save = training.save_progress
+
+    def killed_after_epoch_1(done, path):
+        save(done, path)
+        if pathlib.Path(path).name.endswith(".mlp.progress.npz"):
+            raise KeyboardInterrupt("session over")
+
+    monkeypatch.setattr(training, "save_progress", killed_after_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        sq.main(args)
+    monkeypatch.setattr(training, "save_progress", save)
+    progress = tmp_path / "q.mlp.progress.npz"
+    assert progress.is_file() and json.loads(out.read_text())["results"].keys() == {"time_blind_mlp"}
+    result = sq.main(args)
+    assert result["results"]["mlp"]["resumed_from_epoch"] == 1 and len(result["results"]["mlp"]["history"]) == 2
+    assert not progress.exists() and not (tmp_path / "q.time_blind_mlp.progress.npz").exists()

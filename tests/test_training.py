@@ -2,9 +2,11 @@
 
 import json
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from tasar_jax import checkpoints, models, training
 
@@ -102,3 +104,32 @@ def test_predict_pads_the_last_batch():
     x = np.random.default_rng(0).normal(size=(5, 3, 60, 25, 1)).astype(np.float32)
     np.testing.assert_allclose(training.predict(model, x, batch_size=2), np.asarray(model(jnp.asarray(x))),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_an_interrupted_training_resumes_to_the_uninterrupted_result(tmp_path, toy_run, monkeypatch):
+    """``resume_file``: the state saved after every epoch lets a killed run continue where it stopped and end
+    bit-identical to the uninterrupted one (weights, selection and history); a file of another recipe is refused."""
+    _, best, history, _, test_data, config = toy_run
+    resume = tmp_path / "progress.npz"
+    save = training.save_progress
+
+    def dies_after_epoch_2(done, path):
+        save(done, path)
+        if len(done.history) == 2:
+            raise KeyboardInterrupt("simulated interruption")
+
+    monkeypatch.setattr(training, "save_progress", dies_after_epoch_2)
+    fresh = lambda: models.create("stgcn", "hdm05", width=0.125, num_classes=4, seed=3)  # noqa: E731
+    with pytest.raises(KeyboardInterrupt):
+        training.train(fresh(), _toy_data(96, 0), test_data, config, progress=False, resume_file=resume)
+    epochs_run = []
+    monkeypatch.setattr(training, "save_progress", lambda done, path: (epochs_run.append(len(done.history)),
+                                                                       save(done, path)))
+    resumed, resumed_history = training.train(fresh(), _toy_data(96, 0), test_data, config, progress=False,
+                                              resume_file=resume)
+    assert epochs_run == [3] and resumed_history == history  # only the third epoch ran
+    for a, b in zip(jax.tree.leaves(nnx.state(resumed)), jax.tree.leaves(nnx.state(best))):
+        np.testing.assert_array_equal(a, b)
+    other = training.TrainConfig(**{**config.__dict__, "learning_rate": 0.01})
+    with pytest.raises(ValueError, match="another recipe"):
+        training.train(fresh(), _toy_data(96, 0), test_data, other, progress=False, resume_file=resume)

@@ -79,8 +79,8 @@ def dataset_arguments(name: str, dataset: str, given: dict) -> dict:
     from tasar_jax.data import layouts
 
     params = inspect.signature(constructor(name)).parameters
-    spec = layouts.get_dataset(dataset)
-    values = {"parents": spec.parents, "dataset": dataset}
+    layout = layouts.get_dataset(dataset)
+    values = {"parents": layout.parents, "dataset": dataset}
     return {k: v for k, v in values.items() if k in params and k not in given}
 
 

@@ -18,7 +18,8 @@ Decisions (docs/decisions.md B20–B24):
   the sample); ``stateless_adam=True`` is upstream's MyAdam, which re-initialises its moments on every call and
   never advances t: ``u = −lr·d/(|d| + ε_adam/√(1 − β₂))`` ≈ ``−0.001·sign(d)``.
 * B22 Joint weights 0.02, torso 0.04: the torso is the layout's (``layouts.Skeleton.torso``: HDM05 10–14, NTU 0, 1,
-  20, 2, 3, found from ``parents``); ``upstream_joint_weights=True`` uses HDM05's 10–14 for every layout as upstream does.
+  20, 2, 3, found from ``parents``); ``upstream_joint_weights=True`` uses HDM05's 10–14 for every layout as
+  upstream does.
 * B23 CIASA's GAN term reaches the input (upstream copies the frame features into a buffer, so its update equals
   SMART's; ``upstream=True`` gives exactly SMART's update and skips the useless discriminator). The intended
   version is a least-squares GAN on per-frame bone-direction cosine matrices: the discriminator learns

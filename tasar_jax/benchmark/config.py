@@ -77,7 +77,7 @@ def check_keys(where: str, given: Iterable[str], known: Iterable[str]) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class DataSpec:
+class BenchmarkData:
     source: str = "synthetic"  # "synthetic" | "root"
     root: str | None = None
     train_per_class: int = 40
@@ -88,7 +88,7 @@ class DataSpec:
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelSpec:
+class BenchmarkModel:
     name: str
     arch: str
     overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # model config (width, ...)
@@ -101,7 +101,7 @@ class ModelSpec:
 
 
 @dataclasses.dataclass(frozen=True)
-class AttackSpec:
+class BenchmarkAttack:
     name: str  # row label
     method: str  # registry name
     hyper: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -121,11 +121,11 @@ class BenchmarkConfig:
     name: str
     dataset: str
     seed: int
-    data: DataSpec
-    models: Mapping[str, ModelSpec]
+    data: BenchmarkData
+    models: Mapping[str, BenchmarkModel]
     surrogates: tuple[str, ...]
     targets: tuple[str, ...]
-    attacks: tuple[AttackSpec, ...]
+    attacks: tuple[BenchmarkAttack, ...]
     posttrain: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     swag: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     motion: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -156,20 +156,20 @@ def read(source) -> dict:
     return raw
 
 
-def _model(name: str, raw: Mapping, train_defaults: Mapping, seed: int) -> ModelSpec:
+def _model(name: str, raw: Mapping, train_defaults: Mapping, seed: int) -> BenchmarkModel:
     raw = dict(raw)
     unknown_train = raw.get("train", {})
-    return ModelSpec(name=name, arch=raw.get("arch", name),
+    return BenchmarkModel(name=name, arch=raw.get("arch", name),
                      overrides={k: v for k, v in raw.items() if k not in MODEL_KEYS},
                      train={**train_defaults, **unknown_train}, checkpoint=raw.get("checkpoint"),
                      bone_checkpoint=raw.get("bone_checkpoint"), seed=raw.get("seed", seed),
                      defence=raw.get("defence"), defence_config=dict(raw.get("defence_config", {})))
 
 
-def _attack(name: str, raw: Mapping, defaults: Mapping) -> AttackSpec:
+def _attack(name: str, raw: Mapping, defaults: Mapping) -> BenchmarkAttack:
     merged = {**defaults, **raw}
     hyper = {k: v for k, v in merged.items() if k not in RUNNER_KEYS}
-    return AttackSpec(name=merged.get("label", name), method=merged.get("method", name).lower(), hyper=hyper,
+    return BenchmarkAttack(name=merged.get("label", name), method=merged.get("method", name).lower(), hyper=hyper,
                       samples=merged.get("samples"), batch_size=int(merged.get("batch_size", 16)),
                       memory_budget=merged.get("memory_budget"),
                       members=tuple(merged.get("members", ())), surrogates=tuple(raw.get("surrogates", ())))
@@ -184,7 +184,7 @@ def _field_names(module: str, cls: str) -> set[str]:
 def _check_sections(raw: Mapping) -> None:
     """Unknown keys at the top level and in [data], [posttrain], [swag], [motion] (typos fail before any stage)."""
     check_keys("benchmark config", raw, TOP_KEYS)
-    check_keys("[data]", raw.get("data", {}), {f.name for f in dataclasses.fields(DataSpec)})
+    check_keys("[data]", raw.get("data", {}), {f.name for f in dataclasses.fields(BenchmarkData)})
     check_keys("[posttrain]", raw.get("posttrain", {}),
                _field_names("tasar_jax.posterior", "PostTrainConfig") | {"num_heads"})
     check_keys("[swag]", raw.get("swag", {}),
@@ -205,36 +205,36 @@ def parse(source) -> BenchmarkConfig:
         raise ValueError(f"benchmark config lacks {missing}")
     layouts.get_dataset(raw["dataset"])
     seed = int(raw.get("seed", 0))
-    model_specs = {n: _model(n, m, raw.get("train", {}), seed) for n, m in raw["models"].items()}
-    for spec in model_specs.values():
-        models.entry(spec.arch)
-        fields = {f.name for f in dataclasses.fields(models.config_for(spec.arch, raw["dataset"]))}
-        check_keys(f"[models.{spec.name}]", spec.overrides, fields | set(MODEL_KEYS))
-        check_keys(f"[models.{spec.name}] train", spec.train, _field_names("tasar_jax.training", "TrainConfig"))
-        if spec.defence not in (None, *DEFENCES):
-            raise ValueError(f"model {spec.name}: defence must be one of {DEFENCES}, got {spec.defence!r}")
-    attack_specs = tuple(_attack(n, a, raw.get("attack", {})) for n, a in raw["attacks"].items())
-    for spec in attack_specs:
-        build.entry(spec.method)
+    model_entries = {n: _model(n, m, raw.get("train", {}), seed) for n, m in raw["models"].items()}
+    for entry in model_entries.values():
+        models.entry(entry.arch)
+        fields = {f.name for f in dataclasses.fields(models.config_for(entry.arch, raw["dataset"]))}
+        check_keys(f"[models.{entry.name}]", entry.overrides, fields | set(MODEL_KEYS))
+        check_keys(f"[models.{entry.name}] train", entry.train, _field_names("tasar_jax.training", "TrainConfig"))
+        if entry.defence not in (None, *DEFENCES):
+            raise ValueError(f"model {entry.name}: defence must be one of {DEFENCES}, got {entry.defence!r}")
+    attack_entries = tuple(_attack(n, a, raw.get("attack", {})) for n, a in raw["attacks"].items())
+    for entry in attack_entries:
+        build.entry(entry.method)
         try:
-            known = build.hyper_names(spec.method)
+            known = build.hyper_names(entry.method)
         except (ImportError, AttributeError):  # a module not installed: the runner reports the cell as skipped
             known = None
         if known is not None:
-            check_keys(f"[attacks.{spec.name}]", spec.hyper, known)
-        unknown = [m for m in (*spec.members, *spec.surrogates) if m not in model_specs]
+            check_keys(f"[attacks.{entry.name}]", entry.hyper, known)
+        unknown = [m for m in (*entry.members, *entry.surrogates) if m not in model_entries]
         if unknown:
-            raise ValueError(f"attack {spec.name}: members/surrogates {unknown} are not among the models")
+            raise ValueError(f"attack {entry.name}: members/surrogates {unknown} are not among the models")
     for role in ("surrogates", "targets"):
-        unknown = [m for m in raw[role] if m not in model_specs]
+        unknown = [m for m in raw[role] if m not in model_entries]
         if unknown:
-            raise ValueError(f"{role} {unknown} are not among the models {list(model_specs)}")
-    data = DataSpec(**raw.get("data", {}))
+            raise ValueError(f"{role} {unknown} are not among the models {list(model_entries)}")
+    data = BenchmarkData(**raw.get("data", {}))
     data = dataclasses.replace(data, classes=synthetic.parse_classes(data.classes, raw["dataset"]))
     if data.source not in ("synthetic", "root") or (data.source == "root" and not data.root):
         raise ValueError("data.source must be 'synthetic' or 'root' (with data.root set)")
     return BenchmarkConfig(name=raw.get("name", "benchmark"), dataset=raw["dataset"], seed=seed, data=data,
-                           models=model_specs, surrogates=tuple(raw["surrogates"]), targets=tuple(raw["targets"]),
-                           attacks=attack_specs, posttrain=raw.get("posttrain", {}), swag=raw.get("swag", {}),
+                           models=model_entries, surrogates=tuple(raw["surrogates"]), targets=tuple(raw["targets"]),
+                           attacks=attack_entries, posttrain=raw.get("posttrain", {}), swag=raw.get("swag", {}),
                            motion=raw.get("motion", {}), eval_batch_size=int(raw.get("eval_batch_size", 256)),
                            note=raw.get("note", ""))

@@ -29,7 +29,7 @@ import numpy as np
 
 from tasar_jax import models
 from tasar_jax.attacks import base, build
-from tasar_jax.benchmark.config import AttackSpec, BenchmarkConfig, ModelSpec
+from tasar_jax.benchmark.config import BenchmarkAttack, BenchmarkConfig, BenchmarkModel
 from tasar_jax.data import layouts, synthetic
 
 
@@ -58,8 +58,8 @@ def measure(arch: str, dataset: str, overrides: dict, train_batch: int, attack_b
 
     from tasar_jax import recipes, training
 
-    spec = layouts.get_dataset(dataset)
-    shape = (3, layouts.NUM_FRAMES, layouts.NUM_JOINTS, spec.num_persons)
+    layout = layouts.get_dataset(dataset)
+    shape = (3, layouts.NUM_FRAMES, layouts.NUM_JOINTS, layout.num_persons)
     rng = np.random.default_rng(0)
     clips = lambda n: jnp.asarray(rng.normal(0, 0.3, (n,) + shape), jnp.float32)  # noqa: E731
     model = models.create(arch, dataset, seed=0, **overrides)
@@ -78,7 +78,7 @@ def measure(arch: str, dataset: str, overrides: dict, train_batch: int, attack_b
     return Throughput(step / train_batch, forward / eval_batch, backward / attack_batch)
 
 
-def _settings(attack: AttackSpec) -> dict:
+def _settings(attack: BenchmarkAttack) -> dict:
     """The settings ``attack`` runs with: its own over the entry's preset and defaults (``attacks.build.defaults``;
     for a plugin whose module is not installed, the settings every attack has)."""
     try:
@@ -88,7 +88,7 @@ def _settings(attack: AttackSpec) -> dict:
     return {**defaults, **build.settings(attack.method, attack.hyper)}
 
 
-def surrogate_passes(attack: AttackSpec, surrogate: str, cfg: BenchmarkConfig) -> dict[str, float]:
+def surrogate_passes(attack: BenchmarkAttack, surrogate: str, cfg: BenchmarkConfig) -> dict[str, float]:
     """Input gradients per attacked clip and iteration, per model: ``{model name: passes}``.
 
     One for the single-model attacks and TASAR (its posterior draws share one pass, reference.md §8), ``ig_steps``
@@ -125,10 +125,10 @@ def _split_counts(cfg: BenchmarkConfig) -> tuple[int, int]:
     return sizes[0], sizes[1]
 
 
-def _streams(spec: ModelSpec) -> list[tuple[str, dict]]:
-    if models.entry(spec.arch).two_stream:
-        return [(f"{spec.arch}_{s}", dict(spec.overrides)) for s in ("joint", "bone")]
-    return [(spec.arch, dict(spec.overrides))]
+def _streams(entry: BenchmarkModel) -> list[tuple[str, dict]]:
+    if models.entry(entry.arch).two_stream:
+        return [(f"{entry.arch}_{s}", dict(entry.overrides)) for s in ("joint", "bone")]
+    return [(entry.arch, dict(entry.overrides))]
 
 
 def _motion_seconds_per_clip(cfg: BenchmarkConfig) -> float:
@@ -150,19 +150,19 @@ def plan(cfg: BenchmarkConfig, repeats: int = 3) -> list[dict]:
     speed: dict[str, Throughput] = {}
     used = list(dict.fromkeys([*cfg.surrogates, *cfg.targets, *(m for a in cfg.attacks for m in a.members)]))
     for name in used:
-        spec = cfg.models[name]
-        batch = int(spec.train.get("batch_size", 32))
+        entry = cfg.models[name]
+        batch = int(entry.train.get("batch_size", 32))
         attack_batch = max((a.batch_size for a in cfg.attacks), default=16)
         parts = [measure(arch, cfg.dataset, over, batch, attack_batch, min(cfg.eval_batch_size, 64), repeats)
-                 for arch, over in _streams(spec)]
+                 for arch, over in _streams(entry)]
         speed[name] = Throughput(*(sum(p[i] for p in parts) for i in range(3)))
     rows = []
     for name in used:
-        spec, s = cfg.models[name], speed[name]
-        if spec.checkpoint:
-            rows.append({"stage": f"model {name}", "work": f"load {spec.checkpoint}", "seconds": 0.0})
+        entry, s = cfg.models[name], speed[name]
+        if entry.checkpoint:
+            rows.append({"stage": f"model {name}", "work": f"load {entry.checkpoint}", "seconds": 0.0})
             continue
-        epochs = int(spec.train.get("epochs", 0) or 0)
+        epochs = int(entry.train.get("epochs", 0) or 0)
         rows.append({"stage": f"model {name}", "work": f"train {epochs} epochs × {n_train} clips",
                      "seconds": epochs * (n_train * s.train_step + n_test * s.forward)})
     needs = {n for a in cfg.attacks for n in build.needs(a.method, a.hyper)}

@@ -7,8 +7,8 @@ cells (surrogate × attack: the adversarial set ``<run>/attacks/<surrogate>/<att
 perturbation statistics) → evaluation cells (surrogate × attack × target) → reports (``results.json``,
 ``results.csv``, ``results.md``, ``heatmap.png``; rebuilt from the records every time).
 
-Every stage writes atomically and then records completion (``store.Store``); a finished stage with an unchanged
-spec is never recomputed, so an interrupted run continues where it stopped. A cell whose attack or dependency
+Every stage writes atomically and then records completion (``store.Store``); a finished stage with unchanged
+inputs is never recomputed, so an interrupted run continues where it stopped. A cell whose attack or dependency
 cannot run here (a module not installed yet) is reported as skipped with the
 reason and retried on the next run; every other error stops the run.
 
@@ -28,38 +28,15 @@ import jax
 from tasar_jax import checkpoints
 from tasar_jax.attacks import base, build, common
 from tasar_jax.benchmark import prepare
-from tasar_jax.benchmark.config import AttackSpec, BenchmarkConfig, parse
+from tasar_jax.benchmark.config import BenchmarkAttack, BenchmarkConfig, parse
+from tasar_jax.benchmark.prepare import Memory
 from tasar_jax.benchmark.store import Store, identity, to_json, write_json
 from tasar_jax.evaluation import metrics, report
 from tasar_jax.progress import bar as progress_bar
 
 
-class _Models:
-    """Checkpoints loaded once per run (eval-mode NNX models)."""
-
-    def __init__(self, records: dict, batch_size: int = 256):
-        self.records, self.cache, self.predictors, self.batch_size = records, {}, {}, batch_size
-
-    def model(self, name: str):
-        """The eval-mode model; a BEAT-defended one is its frozen base plus the BEAT heads."""
-        if name not in self.cache:
-            model = checkpoints.load(self.records[name]["dir"])[0]
-            if self.records[name].get("beat"):
-                from tasar_jax.defences import DefendedModel
-                from tasar_jax.posterior import load_posterior
-
-                model = DefendedModel(model, load_posterior(self.records[name]["beat"])[0][0].heads)
-            self.cache[name] = model
-        return self.cache[name]
-
-    def predictor(self, name: str) -> metrics.Predictor:
-        """The model's jitted eval-mode logits (one compilation per model and run)."""
-        if name not in self.predictors:
-            self.predictors[name] = metrics.Predictor(self.model(name), self.batch_size)
-        return self.predictors[name]
-
-
-def build_attack(cfg: BenchmarkConfig, attack: AttackSpec, surrogate: str, models: _Models, prep: dict):
+def build_attack(cfg: BenchmarkConfig, attack: BenchmarkAttack, surrogate: str, records: dict, memory: Memory,
+                 prep: dict):
     """``(base.Attack, extras or None)`` for ``attack`` from ``surrogate``; raises ``prepare.Unavailable``."""
     try:
         build.constructor(attack.method)
@@ -68,31 +45,37 @@ def build_attack(cfg: BenchmarkConfig, attack: AttackSpec, surrogate: str, model
     needs = build.needs(attack.method, attack.hyper)
     found = {}
     if "members" in needs:
-        found["members"] = tuple(models.model(m) for m in attack.members or cfg.surrogates)
+        found["members"] = tuple(memory.model(records[m]) for m in attack.members or cfg.surrogates)
     if "swag" in needs:
         from tasar_jax.posterior import full_swag
 
-        found["swag"] = (full_swag.load_swag(prep["swag"]["file"])[0], checkpoints.load(prep["swag"]["model_dir"])[0])
+        swag = prep["swag"]
+        found["swag"] = memory.get(("swag", swag["file"]), lambda: (full_swag.load_swag(swag["file"])[0],
+                                                                    checkpoints.load(swag["model_dir"])[0]))
     if "posterior" in needs:
         from tasar_jax.posterior import load_posterior
 
-        found["posterior"] = load_posterior(prep["posterior"]["file"])[0]
+        path = prep["posterior"]["file"]
+        found["posterior"] = memory.get(("posterior", path), lambda: load_posterior(path)[0])
     if "motion" in needs:
         from tasar_jax import motion
 
-        loaded = motion.load_motion(prep["motion"]["file"])
-        found["motion"] = {"ar1": loaded["ar1"], "ar2": loaded["ar2"]}
-    artefacts = build.Artefacts(model=models.model(surrogate), dataset=cfg.dataset, **found)
+        path = prep["motion"]["file"]
+        found["motion"] = memory.get(("motion", path), lambda: {k: v for k, v in motion.load_motion(path).items()
+                                                                if k in ("ar1", "ar2")})
+    artefacts = build.Artefacts(model=memory.model(records[surrogate]), dataset=cfg.dataset, **found)
     return build.build(attack.method, artefacts, **attack.hyper)
 
 
-def attack_cell(cfg, attack: AttackSpec, surrogate: str, models: _Models, prep: dict, run: pathlib.Path) -> dict:
-    """Runs one attack from one surrogate; writes the adversarial set; returns its log (white-box, perturbation)."""
-    x, labels, targets = prepare.load_attack_set(prep["gathered"])
+def attack_cell(cfg, attack: BenchmarkAttack, surrogate: str, records: dict, memory: Memory, prep: dict,
+                run: pathlib.Path) -> tuple[dict, common.AdversarialSet]:
+    """Runs one attack from one surrogate; writes the adversarial set; returns its log (white-box, perturbation)
+    and the set itself, for the evaluation cells that follow."""
+    x, labels, targets = memory.attack_set(prep["gathered"])
     n = x.shape[0] if attack.samples is None else min(attack.samples, x.shape[0])
     x, labels, targets = x[:n], labels[:n], targets[:n]
     goal = targets if attack.targeted else labels
-    atk, extras = build_attack(cfg, attack, surrogate, models, prep)
+    atk, extras = build_attack(cfg, attack, surrogate, records, memory, prep)
     if extras is not None:
         extras = {k: v[:n] for k, v in extras.items()}
     key = jax.random.fold_in(jax.random.key(cfg.seed), zlib.crc32(f"{surrogate}/{attack.name}".encode()))
@@ -102,25 +85,26 @@ def attack_cell(cfg, attack: AttackSpec, surrogate: str, models: _Models, prep: 
     best_rate = float(rates.max()) if rates.size else 0.0
     seconds = time.time() - started
     path = run / "attacks" / surrogate / f"{attack.name}.npz"
-    common.save_adversarial(path, common.AdversarialSet(x, x_adv, goal, predictions, success))
-    white = metrics.evaluate_model(models.predictor(surrogate), x, x_adv, labels, targeted=attack.targeted,
-                                   target_labels=targets if attack.targeted else None)
+    adversarial = common.AdversarialSet(x, x_adv, goal, predictions, success)
+    common.save_adversarial(path, adversarial)
+    white = metrics.evaluate_model(memory.predictor(records[surrogate]), x, x_adv, labels,
+                                   targeted=attack.targeted, target_labels=targets if attack.targeted else None)
     return {"surrogate": surrogate, "attack": attack.name, "method": attack.method, "file": str(path),
             "num_samples": int(n), "targeted": attack.targeted, "hyper": dict(attack.hyper),
             "members": list(attack.members), "white_box": white, "attack_success_rate": float(success.mean()),
             "max_fool_rate_over_iterations": best_rate,
             "perturbation": metrics.perturbation_stats(x, x_adv, cfg.dataset), "seconds": seconds,
-            "seconds_per_example": seconds / max(n, 1)}
+            "seconds_per_example": seconds / max(n, 1)}, adversarial
 
 
-def eval_cell(cfg, log: dict, target: str, models: _Models, prep: dict) -> dict:
+def eval_cell(cfg, log: dict, target: str, records: dict, memory: Memory, prep: dict,
+              adversarial: common.AdversarialSet) -> dict:
     """Success of one adversarial set on one target model (both the all-sample and the clean-correct rate)."""
-    adv = common.load_adversarial(log["file"])
-    _, true_labels, _ = prepare.load_attack_set(prep["gathered"])
-    true_labels = true_labels[:adv.x.shape[0]]
-    result = metrics.evaluate_model(models.predictor(target), adv.x, adv.x_adv, true_labels,
-                                    targeted=log["targeted"], target_labels=adv.labels if log["targeted"] else None,
-                                    per_sample=True)
+    _, true_labels, _ = memory.attack_set(prep["gathered"])
+    true_labels = true_labels[:adversarial.x.shape[0]]
+    result = metrics.evaluate_model(memory.predictor(records[target]), adversarial.x, adversarial.x_adv, true_labels,
+                                    targeted=log["targeted"],
+                                    target_labels=adversarial.labels if log["targeted"] else None, per_sample=True)
     return {"surrogate": log["surrogate"], "attack": log["attack"], "method": log["method"], "target": target,
             "targeted": log["targeted"], **result}
 
@@ -132,14 +116,14 @@ def _needed_models(cfg: BenchmarkConfig) -> list[str]:
     return names
 
 
-def _prepare_surrogate(cfg, name, records, data, run, store, progress) -> tuple[dict, dict]:
+def _prepare_surrogate(cfg, name, records, data, run, store, memory, progress) -> tuple[dict, dict]:
     """Gathered set plus whatever the configured attacks need; returns (prep, {stage: unavailable reason})."""
-    prep = {"gathered": prepare.gather_stage(cfg, name, records[name], data, run, store)}
+    prep = {"gathered": prepare.gather_stage(cfg, name, records[name], data, run, store, memory)}
     needs = {n for a in cfg.attacks for n in build.needs(a.method, a.hyper)}
     missing = {}
     for need, stage in (("posterior", lambda: prepare.posterior_stage(cfg, name, records[name], data, run, store,
-                                                                      progress=progress)),
-                        ("swag", lambda: prepare.swag_stage(cfg, name, records[name], data, run, store,
+                                                                      memory, progress=progress)),
+                        ("swag", lambda: prepare.swag_stage(cfg, name, records[name], data, run, store, memory,
                                                             progress=progress))):
         if need in needs:
             try:
@@ -147,7 +131,7 @@ def _prepare_surrogate(cfg, name, records, data, run, store, progress) -> tuple[
             except prepare.Unavailable as err:
                 missing[need] = str(err)
     if "motion" in needs and "posterior" in prep:
-        prep["motion"] = prepare.motion_stage(cfg, name, prep["gathered"], run, store, progress=progress)
+        prep["motion"] = prepare.motion_stage(cfg, name, prep["gathered"], run, store, memory, progress=progress)
     return prep, missing
 
 
@@ -171,17 +155,16 @@ def run_benchmark(config, workdir, *, resume: bool = True, progress: bool = True
 
     console.rule(f"[bold]benchmark {cfg.name}: data and models")
     data = prepare.data_stage(cfg, run, store)
-    records = {}
+    records, memory = {}, prepare.Memory(cfg.eval_batch_size)
     for name in _needed_models(cfg):
-        records[name] = prepare.model_stage(cfg, cfg.models[name], data, run, store, progress=progress,
+        records[name] = prepare.model_stage(cfg, cfg.models[name], data, run, store, memory, progress=progress,
                                             converter=converter)
         console.print(f"{name}: test accuracy {records[name]['accuracy']:.1%}")
-    models = _Models(records, cfg.eval_batch_size)
 
     console.rule("[bold]surrogates: gathered sets, posteriors, motion, SWAG")
     preps, unavailable = {}, {}
     for name in cfg.surrogates:
-        preps[name], unavailable[name] = _prepare_surrogate(cfg, name, records, data, run, store, progress)
+        preps[name], unavailable[name] = _prepare_surrogate(cfg, name, records, data, run, store, memory, progress)
         console.print(f"{name}: {preps[name]['gathered']['gathered']}/{preps[name]['gathered']['of']} test samples "
                       f"classified correctly; attacking the first {preps[name]['gathered']['num_samples']}")
 
@@ -195,18 +178,18 @@ def run_benchmark(config, workdir, *, resume: bool = True, progress: bool = True
             prep = preps[surrogate]
             bar.update(task, description=f"{surrogate} / {attack.name}")
             deps = [n for n in build.needs(attack.method, attack.hyper) if n in ("posterior", "motion", "swag")]
-            spec = {"attack": to_json(attack.__dict__), "surrogate": identity(records[surrogate]),
-                    "gathered": identity(prep["gathered"]), "seed": cfg.seed,
-                    "members": [identity(records[m]) for m in attack.members],
-                    **{k: prep[k] for k in deps if k in prep}}
-            log = store.get(f"attack-{surrogate}-{attack.name}", spec)
+            inputs = {"attack": to_json(attack.__dict__), "surrogate": identity(records[surrogate]),
+                      "gathered": identity(prep["gathered"]), "seed": cfg.seed,
+                      "members": [identity(records[m]) for m in attack.members],
+                      **{k: prep[k] for k in deps if k in prep}}
+            log, adversarial = store.get(f"attack-{surrogate}-{attack.name}", inputs), None
             if log is None:
                 try:
                     for need in deps:
                         if need in unavailable[surrogate]:
                             raise prepare.Unavailable(unavailable[surrogate][need])
-                    log = attack_cell(cfg, attack, surrogate, models, prep, run)
-                    log = store.put(f"attack-{surrogate}-{attack.name}", spec, log, files=[log["file"]])
+                    log, adversarial = attack_cell(cfg, attack, surrogate, records, memory, prep, run)
+                    log = store.put(f"attack-{surrogate}-{attack.name}", inputs, log, files=[log["file"]])
                 except prepare.Unavailable as err:
                     skipped.append({"surrogate": surrogate, "attack": attack.name, "reason": str(err)})
                     console.print(f"[yellow]skipped {surrogate} / {attack.name}: {err}")
@@ -217,20 +200,23 @@ def run_benchmark(config, workdir, *, resume: bool = True, progress: bool = True
             logs.append(log)
             bar.update(task, advance=1)
             for target in cfg.targets:
-                cell_spec = {"attack_cell": spec, "target": identity(records[target]), "cell_format": 2}  # 2: hits
+                cell_inputs = {"attack_cell": inputs, "target": identity(records[target]), "cell_format": 2}  # 2: hits
                 if "content" in log:
-                    cell_spec["adversarial_content"] = log["content"]
+                    cell_inputs["adversarial_content"] = log["content"]
                 name = f"eval-{surrogate}-{attack.name}-{target}"
-                cell = store.get(name, cell_spec)
+                cell = store.get(name, cell_inputs)
                 if cell is None:
-                    cell = store.put(name, cell_spec, eval_cell(cfg, log, target, models, prep))
+                    if adversarial is None:  # a resumed attack cell: its file, read once for all its targets
+                        adversarial = common.load_adversarial(log["file"])
+                    cell = store.put(name, cell_inputs, eval_cell(cfg, log, target, records, memory, prep,
+                                                                  adversarial))
                 cells.append(cell)
                 bar.update(task, advance=1)
 
     results = {"name": cfg.name, "dataset": cfg.dataset, "seed": cfg.seed, "note": cfg.note,
                "models": {n: {k: r.get(k) for k in ("arch", "defence", "accuracy", "num_parameters", "epoch",
                                                      "seconds")} for n, r in records.items()},
-               "surrogates": {n: {k: v for k, v in p["gathered"].items() if k != "spec"} for n, p in preps.items()},
+               "surrogates": {n: {k: v for k, v in p["gathered"].items() if k != "inputs"} for n, p in preps.items()},
                "attacks": logs, "cells": cells, "skipped": skipped, "seconds": time.time() - started}
     write_outputs(results, run)
     return results

@@ -1,15 +1,16 @@
-"""Completion records of a resumable run: ``<run>/stages/<name>.json`` = ``{"spec": ..., "result": ...}``.
+"""Completion records of a resumable run: ``<run>/stages/<name>.json`` = ``{"inputs": ..., "result": ...}``.
 
 A stage (data, a model, a surrogate's preparation, an attack cell, an evaluation cell) writes its outputs
 atomically first and its record last, so a record exists only for a finished stage. A record is reused only if
-its ``spec`` (the stage's settings and those of everything it depends on) equals the current one; a changed
+its ``inputs`` (the stage's settings and those of everything it depends on) equal the current ones; a changed
 config recomputes exactly the stages it affects.
 
 Records are also keyed by content (docs/decisions.md E11): ``put(..., files=...)`` stores a SHA-256 of every output
 file (a folder: every file in it) and adds their combined ``content`` digest to the result; ``get`` reuses a record
-only while those files still hash the same, and a dependent stage puts ``identity(record)`` (spec plus content) in
-its own spec. So a file replaced at the same path recomputes its stage and, through the changed digest, exactly
-the stages that depend on it. Records written before fingerprints (no ``files``) are trusted as they are.
+only while those files still hash the same, and a dependent stage puts ``identity(record)`` (inputs plus content)
+in its own inputs. So a file replaced at the same path recomputes its stage and, through the changed digest, exactly
+the stages that depend on it. Records written before fingerprints (no ``files``) are trusted as they are; records
+of the earlier format (``"spec"`` for ``"inputs"``) are recomputed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tasar_jax.data.formats import atomic_path
 
 
 def to_json(value):
-    """JSON-normalised copy (tuples → lists, numpy scalars → Python), so specs compare equal after a reload."""
+    """JSON-normalised copy (tuples → lists, numpy scalars → Python), so inputs compare equal after a reload."""
     return json.loads(json.dumps(value, default=_default))
 
 
@@ -69,8 +70,8 @@ def combined_digest(digests: dict) -> str:
 
 
 def identity(record: dict):
-    """What a dependent stage keys on: the record's ``spec`` and, once fingerprinted, its ``content`` digest."""
-    return record["spec"] if "content" not in record else {"spec": record["spec"], "content": record["content"]}
+    """What a dependent stage keys on: the record's ``inputs`` and, once fingerprinted, its ``content`` digest."""
+    return record["inputs"] if "content" not in record else {"inputs": record["inputs"], "content": record["content"]}
 
 
 class Store:
@@ -84,8 +85,8 @@ class Store:
     def path(self, name: str) -> pathlib.Path:
         return self.folder / (re.sub(r"[^A-Za-z0-9_.+-]", "_", name) + ".json")
 
-    def get(self, name: str, spec):
-        """The recorded result of stage ``name`` if it finished with this ``spec`` (in this run if ``fresh``)."""
+    def get(self, name: str, inputs):
+        """The recorded result of stage ``name`` if it finished with these ``inputs`` (in this run if ``fresh``)."""
         path = self.path(name)
         if (self.fresh and name not in self.written) or not path.is_file():
             return None
@@ -93,19 +94,19 @@ class Store:
             record = json.loads(path.read_text())
         except json.JSONDecodeError:
             return None
-        if record.get("spec") != to_json(spec):
+        if record.get("inputs") != to_json(inputs):
             return None
         if any(file_digest(f) != digest for f, digest in record.get("files", {}).items()):
             return None  # an output was replaced or removed since: recompute
         return record["result"]
 
-    def put(self, name: str, spec, result, files=()):
+    def put(self, name: str, inputs, result, files=()):
         """Records stage ``name`` as finished; ``files`` are its outputs (files or folders), fingerprinted."""
         digests = {str(f): file_digest(f) for f in files}
         if "missing" in digests.values():
             missing = [f for f, d in digests.items() if d == "missing"]
             raise FileNotFoundError(f"stage {name}: its output {missing[0]} was not written")
         result = {**result, "content": combined_digest(digests)} if files else result
-        write_json(self.path(name), {"spec": to_json(spec), "result": to_json(result), "files": digests})
+        write_json(self.path(name), {"inputs": to_json(inputs), "result": to_json(result), "files": digests})
         self.written.add(name)
         return to_json(result)

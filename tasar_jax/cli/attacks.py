@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import pathlib
 
-from tasar_jax.cli.common import (COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, add_scale_arguments, console,
-                                  start_distributed)
+from tasar_jax.cli.common import (
+    COUNT,
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    add_scale_arguments,
+    console,
+    start_distributed,
+)
 from tasar_jax.data.layouts import DATASETS
 
 

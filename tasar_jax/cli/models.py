@@ -26,7 +26,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=COUNT, default=None, help="default: 64")
     p.add_argument("--lr", type=POSITIVE, default=None, help="base learning rate (default: the recipe's)")
     p.add_argument("--milestones", default=None, help="comma-separated epochs where the lr is multiplied by 0.1")
-    p.add_argument("--warmup-epochs", type=NON_NEGATIVE_INT, default=None, help="linear warm-up epochs (default: the recipe's)")
+    p.add_argument("--warmup-epochs", type=NON_NEGATIVE_INT, default=None,
+                   help="linear warm-up epochs (default: the recipe's)")
     p.add_argument("--weight-decay", type=NON_NEGATIVE, default=None)
     p.add_argument("--seed", type=int, default=0)
 
@@ -71,8 +72,7 @@ def _gather(args) -> None:
 
 
 def _convert(args) -> None:
-    from tasar_jax import converters
-    from tasar_jax import checkpoints, models
+    from tasar_jax import checkpoints, converters, models
 
     model = converters.convert_file(args.arch, args.dataset, args.checkpoint, args.bone_checkpoint)
     sources = [str(p) for p in (args.checkpoint, args.bone_checkpoint) if p is not None]

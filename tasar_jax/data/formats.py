@@ -3,7 +3,7 @@
 HDM05 files hold ``clips`` (N, T, 75) joint-major (column ``3j + c`` is coordinate c of joint j); NTU60/NTU120 files
 hold ``clips`` (N, 3, T, 25, M). Both hold integer ``classes`` (N,). Loading returns the common model layout
 (N, C=3, T, V=25, M) as float32, exactly as upstream ``CDataset.__getitem__`` produces it (reference.md §1.1–1.2).
-Each dataset's stored layout is its codec (``layouts.DatasetSpec.codec``); nothing here branches on a name.
+Each dataset's stored layout is its codec (``layouts.Dataset.codec``); nothing here branches on a name.
 """
 
 from __future__ import annotations
@@ -118,21 +118,21 @@ def read_raw(path, dataset: str, *, num_classes: int | None = None) -> tuple[np.
       DataFormatError: missing file or keys, corrupt archive, wrong rank or shape, NaN/inf, bad labels.
     """
     path = pathlib.Path(path)
-    spec = layouts.get_dataset(dataset)
+    layout = layouts.get_dataset(dataset)
     data = _read_npz(path)
     missing = [k for k in ("clips", "classes") if k not in data]
     if missing:
         raise DataFormatError(f"{path}: missing key(s) {missing}; found {sorted(data)}")
     clips, labels = data["clips"], data["classes"]
-    if not spec.codec.accepts(clips.shape):
+    if not layout.codec.accepts(clips.shape):
         raise DataFormatError(
-            f"{path}: {dataset} clips must have shape {spec.codec.shape_text(spec.num_persons)}, got {clips.shape}")
+            f"{path}: {dataset} clips must have shape {layout.codec.shape_text(layout.num_persons)}, got {clips.shape}")
     if clips.shape[0] == 0:
         raise DataFormatError(f"{path}: the file holds no samples")
     if not np.issubdtype(clips.dtype, np.floating):
         raise DataFormatError(f"{path}: clips must be floating point, got dtype {clips.dtype}")
-    validate_clips(clips_to_common(clips, dataset), str(path), num_persons=spec.num_persons)
-    validate_labels(labels, clips.shape[0], num_classes or spec.num_classes, str(path))
+    validate_clips(clips_to_common(clips, dataset), str(path), num_persons=layout.num_persons)
+    validate_labels(labels, clips.shape[0], num_classes or layout.num_classes, str(path))
     return clips, labels
 
 
@@ -197,9 +197,9 @@ def save_dataset_file(path, x: np.ndarray, labels: np.ndarray, dataset: str) -> 
     Stored in the codec's ``stored_dtype``: HDM05 clips as float64 like the BEAT files, NTU clips as float32
     (upstream does not cast them).
     """
-    spec = layouts.get_dataset(dataset)
+    layout = layouts.get_dataset(dataset)
     x, labels = np.asarray(x), np.asarray(labels)
-    validate_clips(x, f"data for {path}", num_persons=spec.num_persons)
-    validate_labels(labels, x.shape[0], spec.num_classes, f"labels for {path}")
-    clips = common_to_clips(x, dataset).astype(spec.codec.stored_dtype, copy=False)
+    validate_clips(x, f"data for {path}", num_persons=layout.num_persons)
+    validate_labels(labels, x.shape[0], layout.num_classes, f"labels for {path}")
+    clips = common_to_clips(x, dataset).astype(layout.codec.stored_dtype, copy=False)
     return write_raw(path, clips, labels)

@@ -1,6 +1,6 @@
 """Dataset descriptions: class counts, persons, skeletons (joint parents, edges, torso) and stored-file codecs.
 
-A dataset is one ``DatasetSpec`` in ``DATASETS``; what differs between datasets hangs off it (its ``Skeleton`` and
+A dataset is one ``Dataset`` in ``DATASETS``; what differs between datasets hangs off it (its ``Skeleton`` and
 its ``codec``), so the readers, models, attacks and the command line never branch on a dataset's name. Adding a
 dataset or a file layout is an entry here (``docs/extending.md``). Layout letters used throughout the package:
 N batch, C xyz channel (3), T frames, V joints, M persons.
@@ -119,7 +119,7 @@ class ChannelsFirst:
 
 
 @dataclasses.dataclass(frozen=True)
-class DatasetSpec:
+class Dataset:
     """What the loaders and models need to know about one dataset.
 
     Attributes:
@@ -165,14 +165,14 @@ SKELETONS = {skeleton.name: skeleton for skeleton in (
 )}
 
 DATASETS = {
-    "hdm05": DatasetSpec("hdm05", 65, 1, SKELETONS["hdm05"], JointMajor),
-    "ntu60": DatasetSpec("ntu60", 60, 2, SKELETONS["ntu-rgb+d"], ChannelsFirst, sensor="kinect"),
-    "ntu120": DatasetSpec("ntu120", 120, 2, SKELETONS["ntu-rgb+d"], ChannelsFirst, sensor="kinect"),
+    "hdm05": Dataset("hdm05", 65, 1, SKELETONS["hdm05"], JointMajor),
+    "ntu60": Dataset("ntu60", 60, 2, SKELETONS["ntu-rgb+d"], ChannelsFirst, sensor="kinect"),
+    "ntu120": Dataset("ntu120", 120, 2, SKELETONS["ntu-rgb+d"], ChannelsFirst, sensor="kinect"),
 }
 
 
-def get_dataset(name: str) -> DatasetSpec:
-    """Returns the spec of dataset ``name``; an unknown name raises a ValueError listing the valid ones."""
+def get_dataset(name: str) -> Dataset:
+    """Returns the layout of dataset ``name``; an unknown name raises a ValueError listing the valid ones."""
     try:
         return DATASETS[name]
     except KeyError:
@@ -199,8 +199,8 @@ def skeleton_with_parents(parents) -> Skeleton:
 def dataset_for_stored_shape(shape: tuple[int, ...]) -> str:
     """The dataset to read a file whose ``clips`` have ``shape`` as, when none is named: of the datasets whose codec
     and person count fit the shape, the one with the most classes (so that any of their labels validate)."""
-    fits = [spec for spec in DATASETS.values()
-            if spec.codec.accepts(shape) and spec.codec.persons(shape) == spec.num_persons]
+    fits = [layout for layout in DATASETS.values()
+            if layout.codec.accepts(shape) and layout.codec.persons(shape) == layout.num_persons]
     if not fits:
-        raise ValueError(f"clips of shape {tuple(shape)} fit no known dataset layout; name the dataset")
-    return max(fits, key=lambda spec: spec.num_classes).name
+        raise ValueError(f"clips of shape {tuple(shape)} fit no known dataset description; name the dataset")
+    return max(fits, key=lambda layout: layout.num_classes).name

@@ -28,7 +28,8 @@ import pathlib
 
 import numpy as np
 
-from tasar_jax.data import catalog, formats, kinematics as kin, layouts, motions
+from tasar_jax.data import catalog, formats, layouts, motions
+from tasar_jax.data import kinematics as kin
 
 VERSION = 4  # bumped whenever the same seed gives different clips (benchmark stages key their data on it)
 _SPLIT_IDS = {"train": 0, "test": 1}
@@ -48,14 +49,14 @@ def class_names(dataset: str) -> tuple[str, ...]:
 @functools.cache
 def _classes(dataset: str) -> tuple[tuple[tuple[motions.Track, ...], bool], ...]:
     """Parsed tracks and the time-reverse flag of every class of ``dataset``."""
-    specs = dict(catalog.CLASSES[dataset])
+    texts = dict(catalog.CLASSES[dataset])
     out = []
-    for name, spec in catalog.CLASSES[dataset]:
-        reverse = spec.startswith("~")
+    for name, text in catalog.CLASSES[dataset]:
+        reverse = text.startswith("~")
         if reverse:
-            spec = specs[spec[1:]]
+            text = texts[text[1:]]
         try:
-            out.append((tuple(motions.parse_track(t) for t in spec.split(";")), reverse))
+            out.append((tuple(motions.parse_track(t) for t in text.split(";")), reverse))
         except ValueError as err:
             raise ValueError(f"class {name!r} of {dataset}: {err}") from None
     return tuple(out)
@@ -84,8 +85,8 @@ def parse_classes(classes, dataset: str) -> tuple[int, ...] | None:
 def reverse_pairs(dataset: str) -> list[tuple[int, int]]:
     """(label, label of its time reverse) for every class defined as the reverse of another."""
     names = class_names(dataset)
-    return [(names.index(spec[1:]), k) for k, (_, spec) in enumerate(catalog.CLASSES[dataset])
-            if spec.startswith("~")]
+    return [(names.index(text[1:]), k) for k, (_, text) in enumerate(catalog.CLASSES[dataset])
+            if text.startswith("~")]
 
 
 def is_two_person(dataset: str, label: int) -> bool:
@@ -209,7 +210,8 @@ def sample(dataset: str, label: int, rng: np.random.Generator, *, sensor: bool =
             gap = _CONTACT_M + float(np.max(motion[0]["fwd"] + motion[1]["fwd"]))
             persons[1] = _turn_y(persons[1], 180.0) + np.array([0.0, 0.0, gap])
     t = np.linspace(0, 1, _T)[:, None]
-    drift = t * rng.normal(0, 0.08, 3) + 0.04 * np.sin(2 * np.pi * rng.uniform(0.3, 1.0, 3) * t + rng.uniform(0, 6.3, 3))
+    steady = t * rng.normal(0, 0.08, 3)  # drawn first: the seed's clips stay the same
+    drift = steady + 0.04 * np.sin(2 * np.pi * rng.uniform(0.3, 1.0, 3) * t + rng.uniform(0, 6.3, 3))
     drift[:, 1] = 0.0  # slow wandering on the floor
     origin = (persons[0][:, kin.INDEX["pelvis"]] + drift).mean(0)
     view = kin.rotation(np.array([rng.uniform(-5, 5), rng.uniform(-20, 20), rng.uniform(-3, 3)]))
@@ -240,17 +242,17 @@ def generate(dataset: str, num_per_class: int, seed: int, split: str = "train",
     """
     if split not in _SPLIT_IDS:
         raise ValueError(f"unknown split {split!r}; valid: {', '.join(_SPLIT_IDS)}")
-    spec = layouts.get_dataset(dataset)
+    layout = layouts.get_dataset(dataset)
     subset = parse_classes(classes, dataset)
-    chosen = np.arange(spec.num_classes) if subset is None else np.asarray(subset, dtype=np.int64)
-    order = [kin.INDEX[n] for n in spec.skeleton.joint_names]
+    chosen = np.arange(layout.num_classes) if subset is None else np.asarray(subset, dtype=np.int64)
+    order = [kin.INDEX[n] for n in layout.skeleton.joint_names]
     k = chosen.size
-    x = np.zeros((num_per_class * k, 3, _T, layouts.NUM_JOINTS, spec.num_persons), dtype=np.float32)
+    x = np.zeros((num_per_class * k, 3, _T, layouts.NUM_JOINTS, layout.num_persons), dtype=np.float32)
     labels = np.tile(chosen, num_per_class)
     for n, label in enumerate(labels):
         rng = np.random.default_rng([seed, _SPLIT_IDS[split], int(label), n // k])
         persons = sample(dataset, int(label), rng)["persons"]
-        for m, w in enumerate(persons[:spec.num_persons]):
+        for m, w in enumerate(persons[:layout.num_persons]):
             x[n, :, :, :, m] = w[:, order].transpose(2, 0, 1)
     return x, labels
 

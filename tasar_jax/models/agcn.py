@@ -57,7 +57,7 @@ class Config:
     Attributes:
       num_classes: K, size of the logits.
       stream: ``joint`` (positions) or ``bone`` (bone vectors ``x − x[parents]`` computed inside the model).
-      parents: 0-based parent of every joint (dataset spec), used by the bone stream.
+      parents: 0-based parent of every joint (dataset description), used by the bone stream.
       num_persons: M the data BatchNorm is built for (upstream: 1 for HDM05, 2 for NTU).
       graph_layout: ``hdm05`` or ``ntu-rgb+d``.
       hdm05_graph: ``upstream_shifted`` (upstream's off-by-one HDM05 graph, §7.10; needed for released weights) or
@@ -87,9 +87,9 @@ class Config:
     @classmethod
     def for_dataset(cls, dataset: str, **overrides) -> "Config":
         """The upstream configuration for ``dataset`` (classes, persons, parents, graph), with overrides."""
-        spec = layouts.get_dataset(dataset)
-        values = dict(num_classes=spec.num_classes, num_persons=spec.num_persons, parents=spec.parents,
-                      graph_layout=spec.graph_layout)
+        layout = layouts.get_dataset(dataset)
+        values = dict(num_classes=layout.num_classes, num_persons=layout.num_persons, parents=layout.parents,
+                      graph_layout=layout.graph_layout)
         values.update(overrides)
         return cls(**values)
 

@@ -79,8 +79,8 @@ class Config:
     @classmethod
     def for_dataset(cls, dataset: str, **overrides):
         """The upstream configuration for ``dataset`` (class count and persons), with overrides."""
-        spec = layouts.get_dataset(dataset)
-        values = dict(num_classes=spec.num_classes, num_persons=spec.num_persons)
+        layout = layouts.get_dataset(dataset)
+        values = dict(num_classes=layout.num_classes, num_persons=layout.num_persons)
         values.update(overrides)
         return cls(**values)
 

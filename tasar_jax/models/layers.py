@@ -82,11 +82,11 @@ def _per_offset_kernel_tangent(kwargs: dict):
 
 
 @functools.lru_cache(maxsize=None)
-def _canonical_conv(spec: tuple):
-    """``lax.conv_general_dilated`` with the fixed arguments ``spec`` and a JVP whose input tangent convolves with
+def _canonical_conv(conv_args: tuple):
+    """``lax.conv_general_dilated`` with the fixed arguments ``conv_args`` and a JVP whose input tangent convolves with
     the kernel's I/O axes swapped in memory and whose kernel tangent is one product per kernel offset (see
     ``conv_general_dilated``)."""
-    kwargs = dict(spec)
+    kwargs = dict(conv_args)
     dn = kwargs["dimension_numbers"]
     kernel_tangent = _per_offset_kernel_tangent(kwargs) if _channels_last(dn) else None
     out_axis, in_axis = dn.rhs_spec[:2]
@@ -130,9 +130,9 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
     if plain or not isinstance(dimension_numbers, lax.ConvDimensionNumbers):
         return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
                                         dimension_numbers, feature_group_count, batch_group_count, **kwargs)
-    spec = dict(window_strides=window_strides, padding=padding, lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
-                dimension_numbers=dimension_numbers, **kwargs)
-    return _canonical_conv(tuple((k, _hashable(v)) for k, v in spec.items()))(lhs, rhs)
+    conv_args = dict(window_strides=window_strides, padding=padding, lhs_dilation=lhs_dilation,
+                     rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers, **kwargs)
+    return _canonical_conv(tuple((k, _hashable(v)) for k, v in conv_args.items()))(lhs, rhs)
 
 
 def conv2d(in_features, out_features, kernel_size, *, strides=(1, 1), padding=((0, 0), (0, 0)), rngs) -> nnx.Conv:

@@ -47,7 +47,7 @@ class Config:
     Attributes:
       num_classes: K, size of the logits.
       stream: ``joint`` (positions) or ``bone`` (``x − x[parents]`` computed inside the model).
-      parents: 0-based parent joint of every joint (dataset spec), used by the bone stream.
+      parents: 0-based parent joint of every joint (dataset description), used by the bone stream.
       graph_layout: ``hdm05`` or ``ntu-rgb+d`` (skeleton graph ``A_binary``).
       num_persons: M of the dataset (``data_bn`` has M·3·25 channels; 1 HDM05, 2 NTU).
       width: channel multiplier (1.0 = upstream 96/192/384; e.g. 0.0625 for tiny test models).
@@ -78,9 +78,9 @@ class Config:
     @classmethod
     def for_dataset(cls, dataset: str, **overrides) -> "Config":
         """The upstream configuration for ``dataset`` (classes, parents, graph, persons), with overrides."""
-        spec = layouts.get_dataset(dataset)
-        values = dict(num_classes=spec.num_classes, parents=spec.parents, graph_layout=spec.graph_layout,
-                      num_persons=spec.num_persons)
+        layout = layouts.get_dataset(dataset)
+        values = dict(num_classes=layout.num_classes, parents=layout.parents, graph_layout=layout.graph_layout,
+                      num_persons=layout.num_persons)
         values.update(overrides)
         return cls(**values)
 

@@ -22,7 +22,7 @@ Upstream quirks reproduced (see also ``skateformer_layers``):
 * ``__call__`` runs the forward pass as one ``jax.jit`` program (eager dispatch of the many small window ops is
   several times slower); train-mode BN statistics are written back afterwards.
 * 65 classes for every non-NTU dataset regardless of the class-count flag (§7.16) — ``for_dataset`` uses the
-  dataset spec, which gives 65 for HDM05 anyway.
+  dataset description, which gives 65 for HDM05 anyway.
 """
 
 from __future__ import annotations
@@ -80,9 +80,9 @@ class Config:
     def for_dataset(cls, dataset: str, **overrides) -> "Config":
         """Upstream configuration for ``dataset``: its persons, and (8,12) joint windows over two persons' 48 points
         (NTU) or (8,6) over one person's 24 (HDM05)."""
-        spec = layouts.get_dataset(dataset)
-        values = dict(num_classes=spec.num_classes, num_people=spec.num_persons,
-                      partition_sizes=NTU_PARTITIONS if spec.num_persons == 2 else OTHER_PARTITIONS)
+        layout = layouts.get_dataset(dataset)
+        values = dict(num_classes=layout.num_classes, num_people=layout.num_persons,
+                      partition_sizes=NTU_PARTITIONS if layout.num_persons == 2 else OTHER_PARTITIONS)
         values.update(overrides)
         return cls(**values)
 

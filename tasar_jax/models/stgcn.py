@@ -49,8 +49,8 @@ class Config:
     @classmethod
     def for_dataset(cls, dataset: str, **overrides) -> "Config":
         """The upstream configuration for ``dataset`` (class count and graph layout), with overrides."""
-        spec = layouts.get_dataset(dataset)
-        values = dict(num_classes=spec.num_classes, graph_layout=spec.graph_layout)
+        layout = layouts.get_dataset(dataset)
+        values = dict(num_classes=layout.num_classes, graph_layout=layout.graph_layout)
         values.update(overrides)
         return cls(**values)
 

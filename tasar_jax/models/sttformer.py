@@ -9,7 +9,7 @@ Internally channels-last: feature maps are (N·M, T/6, 150, C).
 Upstream behaviour reproduced or decided here (docs/decisions.md):
 
 * Class count: upstream hard-codes 65 classes for every non-NTU dataset and ignores ``-cn`` (reference.md §7.16);
-  ``Config.for_dataset`` takes 60/120/65 from the dataset spec, which gives the same numbers, and a
+  ``Config.for_dataset`` takes 60/120/65 from the dataset description, which gives the same numbers, and a
   ``num_classes`` override is allowed here (upstream would ignore it).
 * The positional embedding ``pes.pe`` is a state_dict buffer (``layers.Buffer``) of torch shape
   (1, C, T/6, 150): a sinusoid of the column index only, identical for every tuple. It is built in float32
@@ -81,8 +81,8 @@ class Config:
     @classmethod
     def for_dataset(cls, dataset: str, **overrides) -> "Config":
         """The upstream configuration for ``dataset`` (65 / 60 / 120 classes), with overrides."""
-        spec = layouts.get_dataset(dataset)
-        values = dict(num_classes=spec.num_classes)
+        layout = layouts.get_dataset(dataset)
+        values = dict(num_classes=layout.num_classes)
         values.update(overrides)
         return cls(**values)
 

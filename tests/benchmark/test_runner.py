@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from tasar_jax import pipeline
+from tasar_jax import stages
 from tasar_jax.attacks import common
 from tasar_jax.benchmark import config as bconfig
 from tasar_jax.benchmark import runner
@@ -90,7 +90,7 @@ def test_outputs_carry_intervals_and_paired_tests(full_run):
 def test_interrupted_run_resumes_without_recomputing_and_matches(full_run, tmp_path, monkeypatch):
     _, reference = full_run
     eval_cell = runner.eval_cell
-    trains = _counting(monkeypatch, pipeline, "train_classifier")
+    trains = _counting(monkeypatch, stages, "train")
     attacks = _counting(monkeypatch, runner, "attack_cell")
     evals = _counting(monkeypatch, runner, "eval_cell", fail_at=4)  # dies in the 2nd attack's 2nd target
     with pytest.raises(KeyboardInterrupt):
@@ -117,7 +117,7 @@ def test_changed_attack_setting_recomputes_only_that_attack(full_run, tmp_path, 
     changed = json.loads(json.dumps(CONFIG))
     changed["attacks"]["fgsm"] = {"iterations": 3}
     attacks = _counting(monkeypatch, runner, "attack_cell")
-    trains = _counting(monkeypatch, pipeline, "train_classifier")
+    trains = _counting(monkeypatch, stages, "train")
     runner.run_benchmark(changed, out, progress=False, console=_quiet())
     assert len(trains) == 0 and [a[1].name for a in attacks] == ["fgsm"]
     runner.run_benchmark(CONFIG, out, progress=False, console=_quiet())  # restores the module fixture's run
@@ -174,7 +174,7 @@ def test_a_file_replaced_at_the_same_path_recomputes_what_depends_on_it(tmp_path
            "models": {"a": CONFIG["models"]["a"], "b": {"arch": "mlp", "checkpoint": str(outside)}}}
     run = tmp_path / "run"
     first = runner.run_benchmark(cfg, run, progress=False, console=_quiet())
-    trains = _counting(monkeypatch, pipeline, "train_classifier")
+    trains = _counting(monkeypatch, stages, "train")
     attacks = _counting(monkeypatch, runner, "attack_cell")
     evals = _counting(monkeypatch, runner, "eval_cell")
 

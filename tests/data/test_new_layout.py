@@ -1,4 +1,4 @@
-"""A dataset with a file layout of its own is one ``DatasetSpec`` entry (docs/extending.md): this test adds one — a
+"""A dataset with a file layout of its own is one ``Dataset`` entry (docs/extending.md): this test adds one — a
 time-major layout, (N, T, V, 3, M) on disk — and uses it through the readers, a model and the command line."""
 
 import numpy as np
@@ -6,7 +6,6 @@ import pytest
 
 from tasar_jax import checkpoints, cli, models
 from tasar_jax.data import formats, layouts
-
 from tests.conftest import random_batch
 
 
@@ -37,7 +36,7 @@ class TimeMajor:
         return x.transpose(0, 2, 3, 1, 4)
 
 
-TOY = layouts.DatasetSpec("toy", 4, 3, layouts.SKELETONS["ntu-rgb+d"], TimeMajor)
+TOY = layouts.Dataset("toy", 4, 3, layouts.SKELETONS["ntu-rgb+d"], TimeMajor)
 
 
 @pytest.fixture
