@@ -360,7 +360,7 @@ def analyse_checkpoint(model_dir, data_path, out_prefix, *, posterior_path=None,
     ``x_adv`` then supplies the adversarial centres (``adv_path`` does the same for a dataset file; targeted sets
     use their true labels). ``options`` are ``analyse``'s keywords.
     """
-    from tasar_jax import checkpoints, pipeline
+    from tasar_jax import artefacts, checkpoints
     from tasar_jax.attacks import common
     from tasar_jax.posterior import load_posterior
 
@@ -373,7 +373,7 @@ def analyse_checkpoint(model_dir, data_path, out_prefix, *, posterior_path=None,
         labels = adv.labels if adv.true_labels is None else adv.true_labels
         x, x_adv, labels = adv.x[:num_samples], adv.x_adv[:num_samples], labels[:num_samples]
     else:
-        x, labels = pipeline.load_for_model(meta, data_path)
+        x, labels = artefacts.load_for_model(meta, data_path)
         x, labels = x[:num_samples], labels[:num_samples]
     posterior = None if posterior_path is None else load_posterior(posterior_path)[0]
     return analyse(model, x, labels, out_prefix, x_adv=x_adv, posterior=posterior,

@@ -14,20 +14,17 @@ import jax
 import numpy as np
 
 from tasar_jax import checkpoints, models, stages, training
+from tasar_jax.artefacts import (
+    GATHER_FILE,
+    TEST_FILE,
+    TRAIN_FILE,
+    load_for_model,
+    resolve,
+    save_posterior,
+    save_swag,
+)
 from tasar_jax.data import formats, layouts
 from tasar_jax.models import streams
-
-TRAIN_FILE = "classTrain.npz"
-TEST_FILE = "classTest.npz"
-GATHER_FILE = "adClassTrain.npz"
-
-
-def resolve(data_root, dataset: str, name: str) -> pathlib.Path:
-    """``name`` itself if it is an existing file, else ``<data_root>/<dataset>/<name>``."""
-    path = pathlib.Path(name)
-    if path.is_file():
-        return path
-    return pathlib.Path(data_root) / dataset / name
 
 
 def train_classifier(arch: str, dataset: str, data_root, out_dir, *, train_config: training.TrainConfig,
@@ -59,11 +56,6 @@ def train_classifier(arch: str, dataset: str, data_root, out_dir, *, train_confi
     _, history = stages.train(arch, dataset, train_data, test_data, train_config, defence=defence,
                               trades_config=trades_config, on_improve=save_best, progress=progress, **model_overrides)
     return checkpoints.update_metadata(out_dir, history=history)
-
-
-def load_for_model(meta: dict, path) -> tuple[np.ndarray, np.ndarray]:
-    """Loads a dataset file for a checkpoint's dataset, checking labels against the model's class count."""
-    return formats.load_dataset_file(path, meta["dataset"], num_classes=meta["config"]["num_classes"])
 
 
 def test_classifier(model_dir, data_root, *, test_file: str = TEST_FILE) -> dict:
@@ -134,16 +126,6 @@ def posttrain(model_dir, data_root, out_path=None, *, config=None, num_heads: in
             "snapshots": done.snapshots, "streams": list(streams.STREAMS) if len(done.posterior) > 1 else None}
 
 
-def save_posterior(path, done: stages.PostTrained, dataset: str, surrogate: str, config, seed: int):
-    """Writes a ``stages.posttrain`` result in the posterior npz format, with what it was made from."""
-    from tasar_jax import posterior as post
-
-    two = len(done.posterior) > 1
-    return post.save_posterior(path, done.posterior, dataset=dataset, surrogate_checkpoint=surrogate,
-                               config=dataclasses.asdict(config), seed=seed,
-                               head_accuracy=done.head_accuracy if two else done.head_accuracy[0])
-
-
 def finetune_swag(model_dir, data_root, out_dir=None, *, config=None, upstream_statistics: bool = False,
                   train_file: str = TRAIN_FILE, progress: bool = True) -> dict:
     """Upstream ``finetune`` for BA (reference.md §6): flatness-regularised SGD over the whole surrogate with SWAG
@@ -158,22 +140,6 @@ def finetune_swag(model_dir, data_root, out_dir=None, *, config=None, upstream_s
     return save_swag(out_dir if out_dir is not None else model_dir, tuned, moments, surrogate=str(model_dir),
                      architecture=meta["architecture"], dataset=meta["dataset"], config=config,
                      upstream_statistics=upstream_statistics)
-
-
-def save_swag(out_dir, tuned, moments, *, surrogate: str, architecture: str, dataset: str, config,
-              upstream_statistics: bool) -> dict:
-    """Writes ``<out_dir>/swag.npz`` and, unless ``upstream_statistics``, the fine-tuned model
-    ``<out_dir>/ba_model`` (the model the SWAG file names); returns both paths."""
-    from tasar_jax.posterior import full_swag
-
-    out_dir = pathlib.Path(out_dir)
-    ba_model = pathlib.Path(surrogate)
-    if not upstream_statistics:
-        ba_model = checkpoints.save(out_dir / "ba_model", tuned, architecture=architecture,
-                                    dataset=dataset, source=f"SWAG fine-tuning of {surrogate}")
-    swag = full_swag.save_swag(out_dir / "swag.npz", moments, surrogate_checkpoint=surrogate, dataset=dataset,
-                               model_dir=str(ba_model), config=dataclasses.asdict(config))
-    return {"file": str(swag), "model_dir": str(ba_model)}
 
 
 def attack(method: str, model_dir, data_path=None, out_path=None, *, hyper: dict | None = None, members=(),

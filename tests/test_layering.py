@@ -221,3 +221,19 @@ def test_one_fit_loop():
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "track":
                 found.append(f"{name}:{node.lineno}: track(…)")
     assert not found, "run epochs through tasar_jax.fit.fit:\n" + "\n".join(found)
+
+
+def test_stages_touch_no_files_and_the_benchmark_keeps_out_of_the_cli_layer():
+    """``tasar_jax/stages.py`` works on objects (no checkpoint, dataset-file or artefact module, no open/np.save/
+    np.load); persistence is the CLI's (``pipeline``) and the benchmark's, and the benchmark does not go through
+    the CLI's file layer."""
+    tree = ast.parse((ROOT / "tasar_jax" / "stages.py").read_text())
+    found = [ast.unparse(node) for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+             and any(name in ast.unparse(node) for name in ("checkpoints", "formats", "artefacts", "pipeline"))]
+    found += [ast.unparse(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)
+              and ast.unparse(node.func) in ("open", "np.save", "np.savez", "np.savez_compressed", "np.load")]
+    assert not found, f"stages.py touches files: {found}"
+    for path in _python_files("tasar_jax/benchmark"):
+        imports = [ast.unparse(node) for node in ast.walk(ast.parse(path.read_text()))
+                   if isinstance(node, (ast.Import, ast.ImportFrom)) and "pipeline" in ast.unparse(node)]
+        assert not imports, f"{path.name} imports the CLI's file layer: {imports}"

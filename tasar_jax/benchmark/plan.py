@@ -116,11 +116,11 @@ def _split_counts(cfg: BenchmarkConfig) -> tuple[int, int]:
         classes = synthetic.parse_classes(cfg.data.classes, cfg.dataset)
         k = layouts.get_dataset(cfg.dataset).num_classes if classes is None else len(classes)
         return cfg.data.train_per_class * k, cfg.data.test_per_class * k
-    from tasar_jax import pipeline
+    from tasar_jax import artefacts
 
     sizes = []
     for name in (cfg.data.train_file, cfg.data.test_file):
-        with np.load(pipeline.resolve(cfg.data.root, cfg.dataset, name)) as f:
+        with np.load(artefacts.resolve(cfg.data.root, cfg.dataset, name)) as f:
             sizes.append(int(f["classes"].shape[0]))
     return sizes[0], sizes[1]
 

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from tasar_jax import checkpoints, models, pipeline, recipes, stages
+from tasar_jax import artefacts, checkpoints, models, recipes, stages
 from tasar_jax.benchmark.config import BenchmarkConfig, BenchmarkModel
 from tasar_jax.benchmark.store import Store, file_digest, identity
 from tasar_jax.data import formats, synthetic
@@ -78,7 +78,7 @@ def data_stage(cfg: BenchmarkConfig, run: pathlib.Path, store: Store) -> dict:
     digests are among the stage's inputs, so replacing one recomputes everything downstream)."""
     synthetic_data = cfg.data.source == "synthetic"
     root = run / "data" if synthetic_data else pathlib.Path(cfg.data.root)
-    files = [pipeline.resolve(root, cfg.dataset, name) for name in (cfg.data.train_file, cfg.data.test_file)]
+    files = [artefacts.resolve(root, cfg.dataset, name) for name in (cfg.data.train_file, cfg.data.test_file)]
     inputs = {"data": dataclasses.asdict(cfg.data), "dataset": cfg.dataset, "seed": cfg.seed,
               "generator": synthetic.VERSION if synthetic_data else None}
     if not synthetic_data:
@@ -97,7 +97,7 @@ def data_stage(cfg: BenchmarkConfig, run: pathlib.Path, store: Store) -> dict:
 
 def _split(cfg: BenchmarkConfig, data: dict, memory: Memory, which: str, num_classes: int):
     """The run's train or test file in memory, its labels checked against a model's class count."""
-    path = pipeline.resolve(data["root"], cfg.dataset, getattr(cfg.data, f"{which}_file"))
+    path = artefacts.resolve(data["root"], cfg.dataset, getattr(cfg.data, f"{which}_file"))
     x, labels = memory.data(path, cfg.dataset)
     formats.validate_labels(labels, x.shape[0], num_classes, str(path))
     return x, labels
@@ -252,7 +252,7 @@ def posterior_stage(cfg: BenchmarkConfig, name: str, model: dict, data: dict, ru
     result = stages.posttrain(surrogate, train_data, test_data, config, num_heads=num_heads, seed=cfg.seed,
                               progress=progress)
     path = run / "surrogates" / name / "posterior.npz"
-    pipeline.save_posterior(path, result, cfg.dataset, model["dir"], config, cfg.seed)
+    artefacts.save_posterior(path, result, cfg.dataset, model["dir"], config, cfg.seed)
     memory.keep(("posterior", str(path)), result.posterior)
     return store.put(f"posterior-{name}", inputs, {
         "file": str(path), "head_accuracy": [a for accs in result.head_accuracy for a in accs],
@@ -296,7 +296,7 @@ def swag_stage(cfg: BenchmarkConfig, name: str, model: dict, data: dict, run: pa
     surrogate = memory.model(model)
     x, y = _split(cfg, data, memory, "train", surrogate.config.num_classes)
     tuned, moments = full_swag.finetune(surrogate, x, y, config, jax.random.key(config.seed), progress=progress)
-    result = pipeline.save_swag(run / "surrogates" / name, tuned, moments, surrogate=model["dir"],
+    result = artefacts.save_swag(run / "surrogates" / name, tuned, moments, surrogate=model["dir"],
                                 architecture=model["arch"], dataset=cfg.dataset, config=config,
                                 upstream_statistics=upstream_statistics)
     memory.keep(("swag", result["file"]), (moments, surrogate if upstream_statistics else tuned))

@@ -26,8 +26,8 @@ Decisions:
   is R's C loop run element-wise on NumPy arrays on the host, one vectorised CV evaluation of all unfinished
   series per step, with an iteration cap (``MAX_BRENT_ITER`` = 1000; R has none, the fixtures need ≤ 50).
 * Bit-compatibility with R's arithmetic: sums are accumulated strictly in row order (reference BLAS loops),
-  products are kept out of XLA's fused multiply-adds (:func:`_mul`), divisions by broadcast scalars are kept from
-  being turned into reciprocal multiplications (:func:`_div`, host-computed ``z``), the Triweight cube is rounded
+  products are kept out of XLA's fused multiply-adds (``lmfit.mul``), divisions by broadcast scalars are kept from
+  being turned into reciprocal multiplications (``lmfit.div``, host-computed ``z``), the Triweight cube is rounded
   once like ``powl``, and ``dnorm`` splits large arguments as R does. Result: Triweight and Epanechnikov
   coefficients equal R's bit for bit on the fixtures; Gaussian ones differ by XLA's ``exp`` (≤ 1.3e-10).
 * Float64: the public functions enter ``jax.enable_x64(True)`` themselves and return NumPy float64; the global
@@ -44,10 +44,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tasar_jax.motion import lmfit
+from tasar_jax.motion.lmfit import weighted_lstsq  # noqa: F401  (part of this module's interface)
+
 KERNELS = ("Triweight", "Epa", "Gaussian")
 DEFAULT_KERNEL = "Triweight"
-RANK_TOL = 1e-7  # lm.wfit's tol, passed to dqrdc2
-DOWNDATE_RECOMPUTE = 1e-6  # dqrdc2 recomputes a column norm when 1 - (x_lj/norm)^2 falls below this
 DBL_MAX = float(np.finfo(np.float64).max)
 BRENT_TOL = float(np.sqrt(np.finfo(np.float64).eps))  # optim(method="Brent") passes reltol = sqrt(eps)
 BW_UPPER = 20.0
@@ -60,37 +61,11 @@ INV_SQRT_2PI = 0.398942280401432677939946059934  # R's M_1_SQRT_2PI, as dnorm mu
 GAUSS_UNDERFLOW = float(np.sqrt(-2 * np.log(2) * (-1021 + 1 - 53)))  # dnorm returns 0 beyond this
 
 
-def _mul(a, b):
-    """a·b, kept out of fused multiply-adds (XLA CPU contracts a + b·c into an FMA; R's BLAS does not)."""
-    product = a * b
-    return jnp.where(jnp.isnan(product), jnp.nan, product)
-
-
-def _div(a, b):
-    """a / b with b broadcast to a's shape first (XLA rewrites a division by a broadcast into a reciprocal multiply)."""
-    return a / jnp.where(jnp.isnan(a), jnp.nan, jnp.broadcast_to(b, jnp.shape(a)))
-
-
-def _split(a):
-    """Veltkamp split of a float64 into two 26-bit halves (for an error-free product without FMA)."""
-    c = _mul(134217729.0, a)
-    high = c - (c - a)
-    return high, a - high
-
-
-def _two_prod(a, b):
-    """a·b as an unevaluated sum (product, error) — Dekker's exact product."""
-    product = _mul(a, b)
-    ah, al = _split(a)
-    bh, bl = _split(b)
-    return product, ((_mul(ah, bh) - product) + _mul(ah, bl) + _mul(al, bh)) + _mul(al, bl)
-
-
 def _cube(s):
     """s³ rounded once (R evaluates ``^3`` with ``powl``; a plain s·s·s differs in the last bit)."""
-    square, square_err = _two_prod(s, s)
-    cube, cube_err = _two_prod(square, s)
-    return cube + (cube_err + _mul(square_err, s))
+    square, square_err = lmfit.two_prod(s, s)
+    cube, cube_err = lmfit.two_prod(square, s)
+    return cube + (cube_err + lmfit.mul(square_err, s))
 
 
 def _dnorm(u):
@@ -98,8 +73,8 @@ def _dnorm(u):
     x = jnp.abs(u)
     x1 = jnp.round(x * 65536.0) / 65536.0  # ldexp(nearbyint(ldexp(x, 16)), -16), exact scalings
     x2 = x - x1
-    far = INV_SQRT_2PI * (jnp.exp(_mul(-0.5 * x1, x1)) * jnp.exp(_mul(-0.5 * x2 - x1, x2)))
-    near = INV_SQRT_2PI * jnp.exp(_mul(-0.5 * x, x))
+    far = INV_SQRT_2PI * (jnp.exp(lmfit.mul(-0.5 * x1, x1)) * jnp.exp(lmfit.mul(-0.5 * x2 - x1, x2)))
+    near = INV_SQRT_2PI * jnp.exp(lmfit.mul(-0.5 * x, x))
     return jnp.where(x < 5, near, jnp.where(x > GAUSS_UNDERFLOW, 0.0, far))
 
 
@@ -107,9 +82,9 @@ def kernel_weights(u, kernel: str):
     """tvReg's kernels at scaled offsets u: Triweight 35/32 (1-u²)³ and Epanechnikov 3/4 (1-u²) on |u| ≤ 1, φ(u)."""
     inside = jnp.abs(u) <= 1
     if kernel == "Triweight":
-        return jnp.where(inside, 1.09375 * _cube(1.0 - _mul(u, u)), 0.0)
+        return jnp.where(inside, 1.09375 * _cube(1.0 - lmfit.mul(u, u)), 0.0)
     if kernel == "Epa":
-        return jnp.where(inside, 0.75 * (1.0 - _mul(u, u)), 0.0)
+        return jnp.where(inside, 0.75 * (1.0 - lmfit.mul(u, u)), 0.0)
     if kernel == "Gaussian":
         return _dnorm(u)
     raise ValueError(f"unknown kernel {kernel!r}; valid: {', '.join(KERNELS)}")
@@ -128,138 +103,9 @@ def lag_design(y, p: int):
     return y[p:], lags
 
 
-def _ordered_sum(x):
-    """Sum over axis 0 strictly in row order, as the reference BLAS loops of ``lm.wfit`` accumulate."""
-    total = x[0]
-    for i in range(1, x.shape[0]):
-        total = total + x[i]
-    return total
-
-
-def _select(arr, mask, axis: int):
-    """The entries of ``arr`` where the one-hot ``mask`` (along ``axis``) is set: exact, without a gather."""
-    return jnp.sum(jnp.where(mask, arr, 0.0), axis=axis)
-
-
-def _dqrdc2(a, rows, n_eff):
-    """LINPACK ``dqrdc2`` on the rows of a (n, P) matrix with ``rows`` = their positions after dropping zero-weight
-    rows (dropped rows are all zero and sit at position n; adding their zeros to the ordered sums is exact).
-
-    Returns (qr, qraux, pivot, rank) in LINPACK's compact storage. Column ``l`` is moved to the end while its
-    downdated norm is below ``RANK_TOL`` times its original norm (all leading negligible columns at once: a rotation).
-    """
-    num_cols = a.shape[1]
-    cols = jnp.arange(num_cols)
-    qraux = jnp.sqrt(_ordered_sum(_mul(a, a)))
-    orig = jnp.where(qraux == 0, 1.0, qraux)
-    lup = jnp.minimum(n_eff, num_cols)
-
-    def step(l, state):  # noqa: E741 (LINPACK's name)
-        a, qraux, orig, pivot, kept = state
-        active = l < lup
-        negligible = (qraux < orig * RANK_TOL) & (cols < kept)
-        leading = jnp.cumprod(jnp.where(cols >= l, negligible, True).astype(jnp.int32))
-        shift = jnp.where(active, jnp.sum(jnp.where(cols >= l, leading, 0)), 0)
-        source = jnp.where(cols >= l, l + (cols - l + shift) % (num_cols - l), cols)
-        onehot = source[:, None] == cols[None, :]  # [new position, old position]
-        a = _select(a[:, None, :], onehot[None], 2)
-        qraux, orig = _select(qraux[None, :], onehot, 1), _select(orig[None, :], onehot, 1)
-        pivot = jnp.sum(jnp.where(onehot, pivot[None, :], 0), axis=1)
-        kept = kept - shift
-        at_l, below, right = cols == l, rows >= l, cols > l
-        col = jnp.where(below, _select(a, at_l[None, :], 1), 0.0)
-        diag = _select(col, rows == l, 0)
-        nrmxl = jnp.sqrt(_ordered_sum(_mul(col, col)))
-        do = active & (l < n_eff - 1) & (nrmxl != 0)
-        nrmxl = jnp.where(diag != 0, jnp.copysign(nrmxl, diag), nrmxl)
-        v = col * (1.0 / jnp.where(nrmxl == 0, 1.0, nrmxl))
-        v = jnp.where(rows == l, 1.0 + v, v)
-        v_l = _select(v, rows == l, 0)
-        t = _div(-_ordered_sum(_mul(v[:, None], jnp.where(below[:, None], a, 0.0))), v_l)
-        new = jnp.where(below[:, None], a + _mul(t[None, :], v[:, None]), a)
-        safe_q = jnp.where(qraux == 0, 1.0, qraux)
-        ratio = jnp.abs(_select(new, (rows == l)[:, None], 0)) / safe_q
-        tt = jnp.maximum(1.0 - _mul(ratio, ratio), 0.0)
-        rest = jnp.where((rows > l)[:, None], new, 0.0)
-        recomputed = jnp.sqrt(_ordered_sum(_mul(rest, rest)))
-        new_q = jnp.where(jnp.abs(tt) < DOWNDATE_RECOMPUTE, recomputed, qraux * jnp.sqrt(tt))
-        new_q = jnp.where(qraux == 0, qraux, new_q)
-        a = jnp.where((do & right)[None, :], new, a)
-        qraux = jnp.where(do & right, new_q, qraux)
-        stored = jnp.where(rows == l, -nrmxl, jnp.where(below, v, _select(a, at_l[None, :], 1)))
-        a = jnp.where(do & at_l[None, :], stored[:, None], a)
-        qraux = jnp.where(do & at_l, v_l, qraux)
-        return a, qraux, orig, pivot, kept
-
-    state = (a, qraux, orig, cols, jnp.asarray(num_cols))
-    a, qraux, _, pivot, kept = jax.lax.fori_loop(0, num_cols, step, state)
-    return a, qraux, pivot, jnp.minimum(kept, n_eff)
-
-
-def _dqrsl_coef(qr, qraux, rank, rows, n_eff, b):
-    """``dqrsl``: Qᵀb by the stored reflections, then back-substitution on the leading ``rank`` columns."""
-    num_cols = qr.shape[1]
-    cols = jnp.arange(num_cols)
-    ju = jnp.minimum(rank, n_eff - 1)
-
-    def reflect(j, b):
-        q_j = _select(qraux, cols == j, 0)
-        do = (j < ju) & (q_j != 0)
-        below = rows >= j
-        v = jnp.where(rows == j, q_j, jnp.where(below, _select(qr, (cols == j)[None, :], 1), 0.0))
-        t = -_ordered_sum(_mul(v, jnp.where(below, b, 0.0))) / jnp.where(do, q_j, 1.0)
-        return jnp.where(do, b + _mul(t, v), b)
-
-    b = jax.lax.fori_loop(0, num_cols, reflect, b)
-    leading = rows[None, :] == cols[:, None]  # [position r < P, row]
-    upper = _select(qr[None, :, :], leading[:, :, None], 1)
-
-    def back(i, coef):
-        j = num_cols - 1 - i
-        do = j < rank
-        r_col = _select(upper, (cols == j)[None, :], 1)
-        b_j = _select(coef, cols == j, 0) / jnp.where(do, _select(r_col, cols == j, 0), 1.0)
-        coef = jnp.where(do & (cols == j), b_j, coef)
-        return jnp.where(do & (cols < j), coef - _mul(b_j, r_col), coef)
-
-    coef = jax.lax.fori_loop(0, num_cols, back, _select(b[None, :], leading, 1))
-    return jnp.where(cols < rank, coef, jnp.nan)
-
-
-def weighted_lstsq(design, response, weights):
-    """R's ``lm.wfit(design, response, weights, singular.ok=TRUE)$coefficients``; aliased columns are NaN.
-
-    Zero-weight rows are dropped (numbered out of the way rather than moved). Also returns the number of rows used.
-    """
-    n, num_cols = design.shape
-    keep = weights != 0
-    n_eff = jnp.sum(keep)
-    rows = jnp.where(keep, jnp.cumsum(keep) - 1, n)
-    root = jnp.sqrt(weights)
-    a = design * root[:, None]
-    b = response * root
-    qr, qraux, pivot, rank = _dqrdc2(a, rows, n_eff)
-    coef = _dqrsl_coef(qr, qraux, rank, rows, n_eff, b)
-    return _select(coef[None, :], pivot[None, :] == jnp.arange(num_cols)[:, None], 1), n_eff
-
-
-def _compensated_sum(x):
-    """Row-ordered sum over axis 0 with exact error compensation (close to R's long-double ``mean`` accumulation)."""
-
-    def add(i, state):
-        total, error = state
-        new = total + x[i]
-        big = jnp.abs(total) >= jnp.abs(x[i])
-        error = error + jnp.where(big, (total - new) + x[i], (x[i] - new) + total)
-        return new, error
-
-    total, error = jax.lax.fori_loop(1, x.shape[0], add, (x[0], jnp.zeros_like(x[0])))
-    return total + error
-
-
 def _local_linear(response, lags, offset, is_point, bw, leave_out, kernel_index):
     """Level coefficients (p,) and number of rows of the local-linear fit whose centred times are ``offset``."""
-    weights = _weights_by_index(_div(offset, bw), kernel_index)
+    weights = _weights_by_index(lmfit.div(offset, bw), kernel_index)
     weights = jnp.where(leave_out & is_point, 0.0, weights)
     design = jnp.concatenate([lags, lags * offset[:, None]], axis=1)
     coef, n_eff = weighted_lstsq(design, response, weights)
@@ -289,9 +135,9 @@ def _fit_series(y, bw, leave_out, kernel_index, offsets, p: int):
                                                       kernel_index))
     coef, n_eff = fit(offsets, is_point)
     enough = n_eff >= MIN_ROWS
-    prediction = _ordered_sum(_mul(lags, jnp.nan_to_num(coef, nan=0.0)).T)
-    squares = _mul(response - prediction, response - prediction)
-    value = _div(_compensated_sum(squares), jnp.sum(jnp.ones_like(squares)))
+    prediction = lmfit.ordered_sum(lmfit.mul(lags, jnp.nan_to_num(coef, nan=0.0)).T)
+    squares = lmfit.mul(response - prediction, response - prediction)
+    value = lmfit.div(lmfit.compensated_sum(squares), jnp.sum(jnp.ones_like(squares)))
     value = jnp.where(jnp.all(enough) & jnp.isfinite(value), value, DBL_MAX)
     return jnp.where(enough[:, None], coef, jnp.nan), value
 
