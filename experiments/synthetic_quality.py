@@ -81,10 +81,7 @@ def evaluate_model(name: str, arch: str, data, dataset: str, epochs: int, width:
     if name == "time_blind_mlp":
         overrides = {"num_frames": 2}
     model = models.create(arch, dataset, seed=0, **overrides)
-    resumed_from = 0
-    if progress_file is not None and pathlib.Path(progress_file).exists():
-        with np.load(progress_file) as f:
-            resumed_from = len(json.loads(str(f["progress"]))["history"])
+    resumed_from = 0 if progress_file is None else training.saved_epochs(progress_file)
     start = time.perf_counter()
     best, history = training.train(model, (x_tr, y_tr), (x_te, y_te), recipe(arch, epochs, batch_size),
                                     description=name, resume_file=progress_file)

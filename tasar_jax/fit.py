@@ -67,12 +67,8 @@ def minibatch_pass(step: Callable, x: np.ndarray, y: np.ndarray, batches: Sequen
             sums[name] = sums.get(name, 0) + (int(value) if name in counts else float(value) * len(idx))
         n += len(idx)
         if bar is not None:
-            bar.status("  ".join(_short(k, v / n) for k, v in sums.items()))
+            bar.status(_status({k: v / n for k, v in sums.items()}))
     return {name: value / n for name, value in sums.items()}
-
-
-def _short(name: str, value: float) -> str:
-    return f"acc {value:.1%}" if name == "correct" else f"{name} {value:.4f}"
 
 
 def _greater(score, best) -> Any:
@@ -141,13 +137,14 @@ def fit(state, run_epoch: Callable, *, epochs: int, evaluate: Callable | None = 
 
 
 def _status(record: dict) -> str:
-    """``loss 0.1234  train 81.2%  test 79.0%``: accuracies as percentages, other numbers to 4 digits."""
+    """``loss 0.1234  train 81.2%  test 79.0%``: accuracies (and a pass's ``correct`` share) as percentages, other
+    numbers to 4 digits."""
     parts = []
     for name, value in record.items():
         if name in ("epoch", "learning_rate") or np.ndim(value) != 0:
             continue
-        if name.endswith("accuracy"):
-            parts.append(f"{name.removesuffix('_accuracy')} {value:.1%}")
+        if name.endswith("accuracy") or name == "correct":
+            parts.append(f"{'acc' if name == 'correct' else name.removesuffix('_accuracy')} {value:.1%}")
         else:
             parts.append(f"{name} {value}" if isinstance(value, (int, np.integer)) else f"{name} {value:.4f}")
     return "  ".join(parts)

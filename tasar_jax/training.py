@@ -202,6 +202,15 @@ def save_progress(done: fit.Fit, path) -> None:
             np.savez(f, progress=np.array(text), **arrays)
 
 
+def saved_epochs(path) -> int:
+    """How many epochs the ``save_progress`` file at ``path`` holds (0 if there is none)."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        return 0
+    with np.load(path, allow_pickle=False) as f:
+        return len(json.loads(str(f["progress"]))["history"])
+
+
 def load_progress(trainer: Trainer, path) -> fit.Fit | None:
     """The ``fit.Fit`` written by ``save_progress``, with ``trainer``'s state restored from it; ``None`` if there
     is no file. A file of another recipe or model is an error naming it."""
