@@ -17,9 +17,7 @@ width, ``by_width`` every width measured.
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
-import platform
 import sys
 
 import jax
@@ -72,7 +70,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
-    import torch
+    import torch  # noqa: F401  (timing.machine reports its version and threads)
 
     rng = np.random.default_rng(0)
     x = rng.normal(0, 0.3, (args.batch, 3, 60, 25, 1)).astype(np.float32)
@@ -87,10 +85,9 @@ def main(argv=None) -> dict:
             print(f"{arch} width {width:g}: JAX {jax_s * 1e3:.1f} ms/sample, torch {torch_s * 1e3:.1f} ms/sample, "
                   f"torch/JAX {torch_s / jax_s:.2f}×", flush=True)
         by_width[f"{width:g}"] = row
-    result = {"device": str(jax.devices()[0]), "machine": f"{platform.processor() or platform.machine()}, "
-              f"{os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads)",
-              "command": "python experiments/bench_train.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "batch": args.batch, "models": by_width.get("1", {}), "by_width": by_width}
+    result = {"device": str(jax.devices()[0]), "machine": timing.machine(),
+              "command": timing.command("bench_train.py", argv), "batch": args.batch,
+              "models": by_width.get("1", {}), "by_width": by_width}
     if args.out:
         timing.write_json(args.out, result)
     return result

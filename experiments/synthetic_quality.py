@@ -31,6 +31,7 @@ import numpy as np
 
 from tasar_jax import models, recipes, training
 from tasar_jax.data import synthetic
+from tasar_jax.evaluation import stats
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from timing import write_json  # noqa: E402
@@ -102,21 +103,27 @@ def evaluate_model(name: str, arch: str, data, dataset: str, epochs: int, width:
     }
 
 
-def check_targets(results: dict) -> dict:
-    """The issue's targets, each with the numbers it compares."""
+def check_targets(results: dict, clips_per_class: int | None = None) -> dict:
+    """The issue's targets, each with the numbers it compares; with ``clips_per_class`` (test clips of one class)
+    the best model's worst class also gets its 95 % Wilson interval, since ten clips make a coarse estimate."""
     acc = {k: v["accuracy"] for k, v in results.items()}
     graph = {k: acc[k] for k in GRAPH_MODELS if k in acc}
     best_name = max(graph, key=graph.get)
     best = graph[best_name]
-    worst_class = min(results[best_name]["per_class_accuracy"].values())
+    per_class = results[best_name]["per_class_accuracy"]
+    worst_name = min(per_class, key=per_class.get)
+    worst_class = per_class[worst_name]
+    worst = {"min_class_accuracy": worst_class, "worst_class": worst_name}
+    if clips_per_class:
+        interval = stats.wilson_interval(round(worst_class * clips_per_class / 100), clips_per_class)
+        worst["wilson_95"] = [100 * interval.low, 100 * interval.high]
     return {
         "graph_beats_mlp_by_5": {"margins": {k: v - acc["mlp"] for k, v in graph.items()},
                                  "met": all(v - acc["mlp"] >= TARGETS["graph_beats_mlp_by"] for v in graph.values())},
         "time_blind_20_below_best": {"best_graph_model": best_name, "gap": best - acc["time_blind_mlp"],
                                      "met": best - acc["time_blind_mlp"] >= TARGETS["time_blind_below_best_by"]},
         "no_model_99": {"max": max(acc.values()), "met": max(acc.values()) < TARGETS["max_accuracy"]},
-        "every_class_30_for_best": {"min_class_accuracy": worst_class,
-                                    "met": worst_class >= TARGETS["min_class_accuracy_best"]},
+        "every_class_30_for_best": {**worst, "met": worst_class >= TARGETS["min_class_accuracy_best"]},
     }
 
 
@@ -240,7 +247,7 @@ def _output(args, names, train, test, generate_seconds, start, results) -> dict:
         "results": dict(results),
     }
     if "mlp" in results and any(m in results for m in GRAPH_MODELS):
-        out["targets"] = check_targets(results)
+        out["targets"] = check_targets(results, args.test_per_class)
     return out
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
+import sys
 import time
 
 import numpy as np
@@ -33,6 +36,18 @@ def median_seconds(fn, repeats: int, warmup: int = 0) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return float(np.median(times))
+
+
+def machine() -> str:
+    """The CPU, its core count and, where torch is imported, torch's version and thread count."""
+    text = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+    torch = sys.modules.get("torch")
+    return text if torch is None else f"{text}, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+
+
+def command(script: str, argv) -> str:
+    """The command line that reproduces a run of ``experiments/<script>``."""
+    return f"python experiments/{script} " + " ".join(argv if argv is not None else sys.argv[1:])
 
 
 def write_json(path, result: dict) -> None:

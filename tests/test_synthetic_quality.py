@@ -33,6 +33,8 @@ def test_targets_compare_the_right_numbers():
     assert t["time_blind_20_below_best"]["best_graph_model"] == "stgcn"
     assert t["time_blind_20_below_best"]["gap"] == 19.0 and not t["time_blind_20_below_best"]["met"]
     assert t["no_model_99"]["met"] and t["every_class_30_for_best"]["min_class_accuracy"] == 50
+    worst = sq.check_targets(results, clips_per_class=10)["every_class_30_for_best"]
+    assert worst["worst_class"] == 0 and worst["wilson_95"] == pytest.approx([23.7, 76.3], abs=0.05)  # 5 of 10
     results["stgcn"] = _result(99.5, [100, 99])
     t = sq.check_targets(results)
     assert not t["no_model_99"]["met"] and t["time_blind_20_below_best"]["met"]
