@@ -27,13 +27,13 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 if __package__ in (None, ""):  # `python experiments/<name>.py` from a checkout: experiments/ is not installed
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from experiments import timing  # noqa: E402
 from tasar_jax import losses, models
+from tasar_jax.attacks import base
 from tasar_jax.data import layouts
 
 ZOO = ("stgcn", "ctrgcn", "frhead", "msg3d_joint", "agcn_joint", "sttformer", "skateformer", "mlp")
@@ -51,19 +51,18 @@ def batch(dataset: str, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
 def jax_times(arch: str, dataset: str, width: float, x, y, repeats: int) -> dict:
     """Seconds per call of the jitted forward and forward+input-VJP, and their compile seconds."""
     model = models.create(arch, dataset, **({} if arch == "mlp" else {"width": width}))
-    model.eval()
-    graph, state = nnx.split(model)
-    forward = jax.jit(lambda state, x: nnx.merge(graph, state)(x))
+    surrogate = base.Surrogate.from_model(model)  # eval mode, as the attacks see it
+    forward = jax.jit(surrogate.apply_fn)
 
     @jax.jit
-    def input_gradient(state, x, y):
-        loss = lambda x: jnp.sum(losses.cross_entropy(nnx.merge(graph, state)(x), y))  # noqa: E731
+    def input_gradient(params, x, y):
+        loss = lambda x: jnp.sum(losses.cross_entropy(surrogate.apply_fn(params, x), y))  # noqa: E731
         return jax.value_and_grad(loss)(x)
 
-    xb, yb = jnp.asarray(x), jnp.asarray(y)
-    compile_f, forward_s, _ = timing.first_and_steady(lambda: jax.block_until_ready(forward(state, xb)), repeats)
+    params, xb, yb = surrogate.params, jnp.asarray(x), jnp.asarray(y)
+    compile_f, forward_s, _ = timing.first_and_steady(lambda: jax.block_until_ready(forward(params, xb)), repeats)
     compile_g, gradient_s, _ = timing.first_and_steady(
-        lambda: jax.block_until_ready(input_gradient(state, xb, yb)), repeats)
+        lambda: jax.block_until_ready(input_gradient(params, xb, yb)), repeats)
     return {"forward_s": forward_s, "input_gradient_s": gradient_s, "compile_s": compile_f + compile_g}
 
 
@@ -111,11 +110,11 @@ def main(argv=None) -> dict:
     with_torch = not args.no_torch
     if with_torch:
         import torch  # noqa: F401  (timing.machine reports its version and threads)
+    per_sample = lambda t: {k: v if k == "compile_s" else v / args.batch for k, v in t.items()}  # noqa: E731
     table = {}
     for arch in archs:
         for dataset in datasets:
             x, y = batch(dataset, args.batch)
-            per_sample = lambda t: {k: v / args.batch if k != "compile_s" else v for k, v in t.items()}  # noqa: E731
             jax_t = per_sample(jax_times(arch, dataset, args.width, x, y, args.repeats))
             torch_t = (per_sample(torch_times(arch, dataset, args.width, x, y, args.repeats))
                        if with_torch and arch in TORCH_REFERENCE else None)
